@@ -1,0 +1,46 @@
+"""3-D convolution on validated NCDHW arrays.
+
+``groups == 1`` runs MLX's own channels-last convolution: the layout change
+happens here, once, and asymmetric zero padding goes to ``conv_general``'s
+(low, high) pairs so no padded copy is made.  Grouped convolutions, which
+MLX does not support in 3-D, go through the dispatcher.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+
+from . import dispatch
+
+Triple = tuple[int, int, int]
+Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+
+
+def dense_conv3d(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dilation: Triple) -> mx.array:
+    """``groups == 1`` convolution through ``mx.conv_general`` (NCDHW in/out)."""
+    y = mx.conv_general(
+        x.transpose(0, 2, 3, 4, 1),
+        w.transpose(0, 2, 3, 4, 1),
+        stride=list(stride),
+        padding=([lo for lo, _ in pads], [hi for _, hi in pads]),
+        kernel_dilation=list(dilation),
+    )
+    return y.transpose(0, 4, 1, 2, 3)
+
+
+def conv3d(
+    x: mx.array,
+    w: mx.array,
+    bias: mx.array | None,
+    stride: Triple,
+    pads: Pairs,
+    dilation: Triple,
+    groups: int,
+) -> mx.array:
+    if groups == 1:
+        y = dense_conv3d(x, w, stride, pads, dilation)
+    else:
+        y = dispatch.grouped_conv3d(x, w, stride, pads, dilation, groups)
+    if bias is not None:
+        y = y + bias.reshape(1, -1, 1, 1, 1)
+    return y
