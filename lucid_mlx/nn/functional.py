@@ -121,8 +121,7 @@ def pad(
 
     Args:
         input (array): Input array.
-        pad (tuple of int): Even number of amounts; negative amounts crop
-            (constant mode only).
+        pad (tuple of int): Even number of amounts; negative amounts crop.
         mode (str): ``'constant'``, ``'reflect'`` (mirror without repeating the
             edge), ``'replicate'`` (repeat the edge) or ``'circular'`` (wrap
             around). Default: ``'constant'``.
@@ -162,8 +161,6 @@ def pad(
         )
     sizes = input.shape[input.ndim - dims :]
     for size, (lo, hi) in zip(sizes, pairs):
-        if lo < 0 or hi < 0:
-            raise ValueError(f"{mode!r} padding must be non-negative, got pad={pad!r}")
         if mode == "reflect" and (lo >= size or hi >= size):
             raise ValueError(
                 f"'reflect' padding must be smaller than the padded dimension, got pad={pad!r} "
@@ -177,5 +174,8 @@ def pad(
         if mode == "replicate" and size == 0:
             raise ValueError(f"'replicate' padding needs non-empty dimensions, got shape {tuple(input.shape)}")
     if dims == 3 and input.ndim == 5:
+        if any(lo < 0 or hi < 0 for lo, hi in pairs):
+            input = _pad.crop(input, pairs)
+            pairs = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pairs)
         return _dispatch.pad3d(input, pairs, mode)
     return _pad.pad(input, pairs, mode)

@@ -14,7 +14,7 @@ import mlx.core as mx
 Pairs = tuple[tuple[int, int], ...]
 
 
-def _crop(x: mx.array, pairs: Pairs) -> mx.array:
+def crop(x: mx.array, pairs: Pairs) -> mx.array:
     """Apply the negative parts of ``pairs`` (PyTorch crops for those)."""
     lead = x.ndim - len(pairs)
     index = [slice(None)] * lead
@@ -45,12 +45,12 @@ def pad(x: mx.array, pairs: Pairs, mode: str, value: float = 0.0) -> mx.array:
     Args:
         x: Input array.
         pairs: ``(low, high)`` for each trailing dimension, outermost first.
-            Negative values crop (constant and circular modes only).
+            Negative values crop before padding, as in PyTorch.
         mode: 'constant', 'reflect', 'replicate' or 'circular'.
         value: Fill value for 'constant'.
     """
     if any(lo < 0 or hi < 0 for lo, hi in pairs):
-        x = _crop(x, pairs)
+        x = crop(x, pairs)
         pairs = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pairs)
     if not any(lo or hi for lo, hi in pairs):
         return x
