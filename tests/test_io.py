@@ -1,0 +1,110 @@
+"""load_torch_state_dict / save_torch_state_dict.
+
+The key-handling tests use NumPy state_dicts and run without torch; the
+twin-model tests compare a PyTorch 3-D U-Net with its lucid_mlx twin.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as mnn
+import numpy as np
+import pytest
+
+import lucid_mlx
+from lucid_mlx import IncompatibleKeys, load_torch_state_dict, save_torch_state_dict
+from lucid_mlx import nn as lnn
+
+
+class Small(mnn.Module):
+    """A Sequential inside a module, so names need the `layers` hop removed."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = mnn.Sequential(lnn.Conv3d(2, 4, 3, padding=1), mnn.ReLU(), lnn.Conv3d(4, 4, 1, groups=2))
+        self.head = lnn.Conv3d(4, 1, 1, bias=False)
+
+    def __call__(self, x):
+        return self.head(self.body(x))
+
+
+def _numpy_state(seed=0):
+    rng = np.random.default_rng(seed)
+    shapes = {
+        "body.0.weight": (4, 2, 3, 3, 3),
+        "body.0.bias": (4,),
+        "body.2.weight": (4, 2, 1, 1, 1),
+        "body.2.bias": (4,),
+        "head.weight": (1, 4, 1, 1, 1),
+    }
+    return {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+
+
+def test_names_follow_pytorch():
+    assert sorted(lucid_mlx.torch_state_dict(Small())) == sorted(_numpy_state())
+
+
+def test_load_numpy_state_dict_sets_every_array():
+    model, state = Small(), _numpy_state()
+    keys = load_torch_state_dict(model, state)
+    assert keys == IncompatibleKeys([], [])
+    for name, value in lucid_mlx.torch_state_dict(model).items():
+        np.testing.assert_array_equal(np.array(value), state[name])
+
+
+def test_values_take_the_model_dtype():
+    model = Small()
+    state = {k: v.astype(np.float64) for k, v in _numpy_state().items()}
+    load_torch_state_dict(model, state)
+    assert model.head.weight.dtype == mx.float32
+
+
+def test_shape_mismatch_raises_even_when_not_strict_and_loads_nothing():
+    model = Small()
+    before = np.array(model.head.weight)
+    state = _numpy_state()
+    state["body.0.weight"] = np.zeros((4, 2, 3, 3, 1), np.float32)
+    with pytest.raises(ValueError, match=r"body\.0\.weight: source \(4, 2, 3, 3, 1\), model \(4, 2, 3, 3, 3\)"):
+        load_torch_state_dict(model, state, strict=False)
+    np.testing.assert_array_equal(np.array(model.head.weight), before)
+
+
+def test_strict_lists_missing_and_unexpected():
+    state = _numpy_state()
+    del state["head.weight"]
+    state["body.9.weight"] = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=r"missing keys \(1\): head\.weight[\s\S]*unexpected keys \(1\): body\.9\.weight"):
+        load_torch_state_dict(Small(), state)
+
+
+def test_non_strict_reports_and_loads_the_rest():
+    model, state = Small(), _numpy_state()
+    before = np.array(model.head.weight)
+    del state["head.weight"]
+    state["extra"] = np.zeros(1, np.float32)
+    keys = load_torch_state_dict(model, state, strict=False)
+    assert keys.missing_keys == ["head.weight"] and keys.unexpected_keys == ["extra"]
+    np.testing.assert_array_equal(np.array(model.head.weight), before)
+    np.testing.assert_array_equal(np.array(model.body.layers[2].bias), state["body.2.bias"])
+
+
+def test_bad_sources():
+    with pytest.raises(TypeError, match="`source` must be a state_dict"):
+        load_torch_state_dict(Small(), 3)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_torch_state_dict(Small(), "/nonexistent/w.safetensors")
+    with pytest.raises(TypeError, match=r"entry 'head\.weight' must be a torch\.Tensor"):
+        load_torch_state_dict(Small(), {"head.weight": [1.0]})
+    with pytest.raises(TypeError, match="`model` must be an mlx.nn.Module"):
+        load_torch_state_dict({}, {})
+
+
+def test_save_then_load_safetensors(tmp_path):
+    src, dst = Small(), Small()
+    path = tmp_path / "w.safetensors"
+    save_torch_state_dict(src, path)
+    load_torch_state_dict(dst, path)
+    x = mx.random.normal((1, 2, 5, 5, 5))
+    np.testing.assert_array_equal(np.array(src(x)), np.array(dst(x)))
+    with pytest.raises(ValueError, match="must be a file name ending in .safetensors"):
+        save_torch_state_dict(src, tmp_path / "w.pt")
