@@ -11,6 +11,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from . import dispatch
+from .grouped import output_size
 
 Triple = tuple[int, int, int]
 Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
@@ -37,7 +38,12 @@ def conv3d(
     dilation: Triple,
     groups: int,
 ) -> mx.array:
-    if groups == 1:
+    if x.shape[0] == 0:
+        # MLX's convolution vjp cannot reshape an empty batch; an empty output
+        # with no dependence on the weights gives PyTorch's zero gradients.
+        size = output_size(x.shape[2:], w.shape[2:], stride, pads, dilation)
+        y = mx.zeros((0, w.shape[0], *size), dtype=x.dtype)
+    elif groups == 1:
         y = dense_conv3d(x, w, stride, pads, dilation)
     else:
         y = dispatch.grouped_conv3d(x, w, stride, pads, dilation, groups)
