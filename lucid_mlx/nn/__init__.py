@@ -2,5 +2,13 @@
 
 from . import functional
 from .conv import Conv3d
+from .pooling import AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, MaxPool3d
 
-__all__ = ["functional", "Conv3d"]
+__all__ = [
+    "functional",
+    "Conv3d",
+    "MaxPool3d",
+    "AvgPool3d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool3d",
+]

@@ -179,3 +179,15 @@ def pad(
             pairs = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pairs)
         return _dispatch.pad3d(input, pairs, mode)
     return _pad.pad(input, pairs, mode)
+
+
+# ---------------------------------------------------------------------------
+# 3-D toolkit layers (pooling, normalisation, interpolation, transposed conv).
+# Thin re-exports: each implementation validates its own arguments.
+# ---------------------------------------------------------------------------
+from ..ops.pool import (  # noqa: E402
+    adaptive_avg_pool3d,
+    adaptive_max_pool3d,
+    avg_pool3d,
+    max_pool3d,
+)

@@ -1,0 +1,294 @@
+"""3-D max, average and adaptive pooling on NCDHW arrays, in pure MLX ops.
+
+Every pooling here is separable: a box max (or weighted sum) over (D, H, W)
+equals three 1-D reductions, one per axis.  Each 1-D reduction gathers the
+windows of one axis into a new trailing "window" axis with a small integer
+index table computed in NumPy (shape ``(out, k)``), then reduces it.  That
+keeps the work at ``kd + kh + kw`` instead of ``kd * kh * kw`` per output
+element and lets MLX derive the gradients (``take`` scatters back).
+
+Max pooling reduces with ``argmax`` + ``take_along_axis`` rather than
+``mx.max``: ``mx.max`` splits the gradient between tied maxima, PyTorch gives
+it all to the first one in (d, h, w) order.  Reducing W, then H, then D and
+taking the first maximum each time selects exactly PyTorch's element, and
+``argmax`` treats NaN as the largest value, so NaN propagates as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Union
+
+import mlx.core as mx
+import numpy as np
+
+from .. import _args
+
+_size_3 = Union[int, Sequence[int]]
+_opt_size_3 = Union[int, None, Sequence[Optional[int]]]
+
+_SPATIAL = (2, 3, 4)
+
+
+def _pool_input(input, name: str = "input") -> mx.array:
+    x = _args.check_array(input, name, (4, 5), "(N, C, D, H, W) or (C, D, H, W)")
+    return x
+
+
+def pool_output_size(length: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output length (``pooling_output_shape``).
+
+    With ``ceil_mode`` the last window must still start inside the input or
+    the left padding; a window starting in the right padding is dropped.
+    """
+    span = length + 2 * p - d * (k - 1) - 1
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= length + p:
+        out -= 1
+    return out
+
+
+def _windows(x: mx.array, axis: int, index: np.ndarray) -> mx.array:
+    """Gather ``x`` along ``axis`` into ``(..., out, k, ...)`` windows.
+
+    Non-overlapping unit-stride windows (``index[i, j] == i * k + j``, the
+    common ``MaxPool3d(2)``) are a reshape of a prefix, which avoids a gather.
+    """
+    out, k = index.shape
+    if np.array_equal(index, np.arange(out * k).reshape(out, k)):
+        if x.shape[axis] != out * k:
+            x = _prefix(x, axis, out * k)
+        shape = list(x.shape)
+        shape[axis : axis + 1] = [out, k]
+        return x.reshape(shape)
+    return mx.take(x, mx.array(index.astype(np.int32)), axis=axis)
+
+
+def _prefix(x: mx.array, axis: int, n: int) -> mx.array:
+    sl = [slice(None)] * x.ndim
+    sl[axis] = slice(0, n)
+    return x[tuple(sl)]
+
+
+def _argmax_axis(x: mx.array, axis: int, index: np.ndarray, carried: list[mx.array]):
+    """Max of ``x`` over the windows ``index`` of ``axis``, PyTorch's tie rule.
+
+    ``carried`` are integer arrays shaped like ``x`` (positions chosen along
+    axes already reduced); they follow the same selection.  Returns the
+    maxima, the carried arrays reduced alongside, and the chosen positions
+    along this axis as ``index`` entries.
+    """
+    win = _windows(x, axis, index)
+    choice = mx.stop_gradient(mx.argmax(win, axis=axis + 1, keepdims=True))
+    values = mx.take_along_axis(win, choice, axis=axis + 1).squeeze(axis + 1)
+    carried = [
+        mx.take_along_axis(_windows(c, axis, index), choice, axis=axis + 1).squeeze(axis + 1)
+        for c in carried
+    ]
+    # Position along this axis = index[i, choice]; index[i, j] = base_i + step_j
+    # does not hold for adaptive bins, so look it up with a flat gather.
+    rows = mx.arange(index.shape[0]).reshape([-1] + [1] * (x.ndim - axis - 1))
+    flat = mx.array(index.astype(np.int32).reshape(-1))
+    chosen = mx.take(flat, rows * index.shape[1] + choice.squeeze(axis + 1).astype(mx.int32))
+    return values, carried, chosen
+
+
+def _max_pool(x: mx.array, indexes: list[np.ndarray], pads: list[tuple[int, int]],
+              return_indices: bool):
+    """Max over per-axis window tables on the -inf padded input."""
+    unbatched = x.ndim == 4
+    if unbatched:
+        x = x[None]
+    sizes = x.shape[2:]
+    if x.size == 0:  # an empty batch or channel axis: argmax rejects empty arrays
+        shape = (*x.shape[:2], *(index.shape[0] for index in indexes))[1 if unbatched else 0:]
+        empty = mx.zeros(shape, x.dtype)
+        return (empty, mx.zeros(shape, mx.int64)) if return_indices else empty
+    if any(lo or hi for lo, hi in pads):
+        x = mx.pad(x, [(0, 0), (0, 0), *pads], constant_values=-math.inf)
+    positions: list[mx.array] = []
+    # W first, then H, then D: the first maximum at each stage is the first in
+    # (d, h, w) order over the whole box (see the module docstring).
+    for axis in (4, 3, 2):
+        x, positions, chosen = _argmax_axis(x, axis, indexes[axis - 2], positions)
+        if return_indices:
+            positions.append(chosen - pads[axis - 2][0])
+    indices = None
+    if return_indices:
+        pos_w, pos_h, pos_d = positions
+        _, h, w = sizes
+        indices = (pos_d.astype(mx.int64) * (h * w) + pos_h.astype(mx.int64) * w
+                   + pos_w.astype(mx.int64))
+        if unbatched:
+            indices = indices[0]
+    if unbatched:
+        x = x[0]
+    return (x, indices) if return_indices else x
+
+
+def _pool_args(kernel_size, stride, padding, dilation):
+    k = _args.triple(kernel_size, "kernel_size")
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
+        else _args.triple(stride, "stride")
+    p = _args.triple(padding, "padding", minimum=0)
+    d = _args.triple(dilation, "dilation")
+    for ki, pi in zip(k, p):
+        if pi > ki // 2:
+            raise ValueError(
+                f"`padding` must be at most half of `kernel_size` in every dimension, "
+                f"got padding={padding!r} with kernel_size={kernel_size!r}"
+            )
+    return k, s, p, d
+
+
+def _check_output(x: mx.array, out: Sequence[int], op: str, **given) -> None:
+    if any(o < 1 for o in out):
+        detail = ", ".join(f"{n}={v!r}" for n, v in given.items())
+        raise ValueError(
+            f"{op}: input of shape {tuple(x.shape)} is too small for {detail}: "
+            f"the output would be {tuple(out)}"
+        )
+
+
+def max_pool3d(
+    input: mx.array,
+    kernel_size: _size_3,
+    stride: Optional[_size_3] = None,
+    padding: _size_3 = 0,
+    dilation: _size_3 = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+):
+    """3-D max pooling of an NCDHW array; see :class:`lucid_mlx.nn.MaxPool3d`.
+
+    Returns the pooled array, and with ``return_indices`` also the flat
+    index ``d * H * W + h * W + w`` of each maximum in its (D, H, W) input
+    plane (int64), as PyTorch's ``max_pool3d``.
+    """
+    x = _pool_input(input)
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation)
+    sizes = x.shape[-3:]
+    out = [pool_output_size(n, ki, si, pi, di, bool(ceil_mode))
+           for n, ki, si, pi, di in zip(sizes, k, s, p, d)]
+    _check_output(x, out, "max_pool3d", kernel_size=kernel_size, stride=stride,
+                  padding=padding, dilation=dilation)
+    indexes, pads = [], []
+    for n, o, ki, si, pi, di in zip(sizes, out, k, s, p, d):
+        index = np.arange(o)[:, None] * si + np.arange(ki)[None, :] * di
+        # ceil_mode's last window may run past the right padding: pad enough
+        # -inf to cover it (never selected while the window holds a real value).
+        pads.append((pi, max(pi, int(index.max()) + 1 - n - pi)))
+        indexes.append(index)
+    return _max_pool(x, indexes, pads, bool(return_indices))
+
+
+def avg_pool3d(
+    input: mx.array,
+    kernel_size: _size_3,
+    stride: Optional[_size_3] = None,
+    padding: _size_3 = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: Optional[int] = None,
+) -> mx.array:
+    """3-D average pooling of an NCDHW array; see :class:`lucid_mlx.nn.AvgPool3d`."""
+    x = _pool_input(input)
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1)
+    if divisor_override is not None:
+        _args.check_int(divisor_override, "divisor_override", minimum=1)
+    sizes = x.shape[-3:]
+    out = [pool_output_size(n, ki, si, pi, 1, bool(ceil_mode))
+           for n, ki, si, pi in zip(sizes, k, s, p)]
+    _check_output(x, out, "avg_pool3d", kernel_size=kernel_size, stride=stride, padding=padding)
+    tables = []
+    for n, o, ki, si, pi in zip(sizes, out, k, s, p):
+        start = np.arange(o) * si - pi
+        # PyTorch counts a window up to the end of the right padding (not the
+        # ceil_mode overhang) with count_include_pad, else only real elements.
+        end = np.minimum(start + ki, n + pi)
+        pos = start[:, None] + np.arange(ki)[None, :]
+        inside = (pos >= 0) & (pos < n)
+        if divisor_override is not None:
+            count = np.ones(o)
+        elif count_include_pad:
+            count = (end - start).astype(np.float64)
+        else:
+            count = inside.sum(axis=1).astype(np.float64)
+        weight = inside / count[:, None]
+        tables.append((np.clip(pos, 0, n - 1), weight))
+    y = _weighted_sum(x, tables)
+    if divisor_override is not None:
+        y = y / divisor_override
+    return y
+
+
+def _weighted_sum(x: mx.array, tables) -> mx.array:
+    """Separable weighted window sums over the last three axes."""
+    base = x.ndim - 3
+    for offset in (2, 1, 0):
+        axis = base + offset
+        index, weight = tables[offset]
+        win = _windows(x, axis, index)
+        w = mx.array(weight.astype(np.float32)).astype(x.dtype)
+        w = w.reshape(list(weight.shape) + [1] * (x.ndim - axis - 1))
+        x = (win * w).sum(axis=axis + 1)
+    return x
+
+
+def _adaptive_sizes(x: mx.array, output_size, op: str) -> list[int]:
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 3:
+            raise ValueError(
+                f"{op}: `output_size` must be an int or a sequence of 3 ints or None, "
+                f"got {output_size!r}"
+            )
+        items = list(output_size)
+    else:
+        items = [output_size] * 3
+    sizes = []
+    for item, n in zip(items, x.shape[-3:]):
+        if item is None:
+            sizes.append(n)
+        else:
+            _args.check_int(item, "output_size", minimum=1)
+            sizes.append(item)
+    if any(n == 0 for n in x.shape[-3:]):
+        raise ValueError(f"{op}: spatial dimensions of `input` must be non-empty, "
+                         f"got shape {tuple(x.shape)}")
+    return sizes
+
+
+def adaptive_bins(n: int, o: int) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's adaptive bins: ``[floor(i*n/o), ceil((i+1)*n/o))``."""
+    i = np.arange(o)
+    return (i * n) // o, -((-(i + 1) * n) // o)
+
+
+def _bin_index(n: int, o: int) -> tuple[np.ndarray, np.ndarray]:
+    start, end = adaptive_bins(n, o)
+    width = int((end - start).max())
+    pos = start[:, None] + np.arange(width)[None, :]
+    inside = pos < end[:, None]
+    # Out-of-bin slots repeat the bin's last element: harmless for a max (the
+    # first occurrence wins) and weighted by zero for an average.
+    return np.minimum(pos, end[:, None] - 1), inside
+
+
+def adaptive_avg_pool3d(input: mx.array, output_size: _opt_size_3) -> mx.array:
+    """Adaptive 3-D average pooling; see :class:`lucid_mlx.nn.AdaptiveAvgPool3d`."""
+    x = _pool_input(input)
+    out = _adaptive_sizes(x, output_size, "adaptive_avg_pool3d")
+    tables = []
+    for n, o in zip(x.shape[-3:], out):
+        index, inside = _bin_index(n, o)
+        tables.append((index, inside / inside.sum(axis=1, keepdims=True)))
+    return _weighted_sum(x, tables)
+
+
+def adaptive_max_pool3d(input: mx.array, output_size: _opt_size_3,
+                        return_indices: bool = False):
+    """Adaptive 3-D max pooling; see :class:`lucid_mlx.nn.AdaptiveMaxPool3d`."""
+    x = _pool_input(input)
+    out = _adaptive_sizes(x, output_size, "adaptive_max_pool3d")
+    indexes = [_bin_index(n, o)[0] for n, o in zip(x.shape[-3:], out)]
+    return _max_pool(x, indexes, [(0, 0)] * 3, bool(return_indices))

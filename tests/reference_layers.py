@@ -1,0 +1,144 @@
+"""Independent NumPy references for the 3-D toolkit layers, written for clarity.
+
+Each reference loops over output elements the way the definition reads (no
+separability, no gathers: the opposite of how lucid_mlx computes them) and
+returns its vector-Jacobian product alongside, so tests can compare
+gradients too.  Inputs are float64 (N, C, D, H, W).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+
+def _out_len(n, k, s, p, d, ceil_mode):
+    out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _boxes(sizes, k, s, p, d, ceil_mode):
+    """Yield (output position, list of input positions inside the window)."""
+    outs = [_out_len(n, *a, ceil_mode) for n, a in zip(sizes, zip(k, s, p, d))]
+    for o in itertools.product(*map(range, outs)):
+        axes = []
+        for i, n, ki, si, pi, di in zip(o, sizes, k, s, p, d):
+            axes.append([i * si - pi + j * di for j in range(ki)])
+        yield o, outs, axes
+
+
+def max_pool3d(x, k, s, p, d, ceil_mode):
+    """Returns (y, flat indices, vjp(g) -> dx); the first maximum in (d, h, w) order wins."""
+    n, c, *sizes = x.shape
+    windows = list(_boxes(sizes, k, s, p, d, ceil_mode))
+    outs = windows[0][1]
+    y = np.empty((n, c, *outs))
+    idx = np.empty((n, c, *outs), np.int64)
+    for b in range(n):
+        for ch in range(c):
+            for o, _, axes in windows:
+                best, where = -np.inf, None
+                for pos in itertools.product(*axes):
+                    if all(0 <= q < m for q, m in zip(pos, sizes)):
+                        v = x[b, ch, pos[0], pos[1], pos[2]]
+                        if v > best or where is None:
+                            best, where = v, pos
+                y[(b, ch, *o)] = best
+                idx[(b, ch, *o)] = (where[0] * sizes[1] + where[1]) * sizes[2] + where[2]
+
+    def vjp(g):
+        dx = np.zeros(x.shape)
+        flat = dx.reshape(n, c, -1)
+        for b in range(n):
+            for ch in range(c):
+                np.add.at(flat[b, ch], idx[b, ch].ravel(), g[b, ch].ravel())
+        return dx
+
+    return y, idx, vjp
+
+
+def avg_pool3d(x, k, s, p, ceil_mode, count_include_pad, divisor_override):
+    """Returns (y, vjp); PyTorch's divisor rule spelled out per window."""
+    n, c, *sizes = x.shape
+    windows = list(_boxes(sizes, k, s, p, (1, 1, 1), ceil_mode))
+    outs = windows[0][1]
+    plan = []
+    for o, _, axes in windows:
+        inside = [pos for pos in itertools.product(*axes)
+                  if all(0 <= q < m for q, m in zip(pos, sizes))]
+        if divisor_override is not None:
+            div = divisor_override
+        elif count_include_pad:
+            # Window clipped to the padded extent [-p, n + p): the ceil_mode
+            # overhang beyond the right padding is not counted.
+            div = math.prod(min(a[0] + ki, m + pi) - a[0]
+                            for a, ki, m, pi in zip(axes, k, sizes, p))
+        else:
+            div = len(inside)
+        plan.append((o, inside, div))
+    y = np.zeros((n, c, *outs))
+    for o, inside, div in plan:
+        for pos in inside:
+            y[(slice(None), slice(None), *o)] += x[(slice(None), slice(None), *pos)]
+        y[(slice(None), slice(None), *o)] /= div
+
+    def vjp(g):
+        dx = np.zeros(x.shape)
+        for o, inside, div in plan:
+            for pos in inside:
+                dx[(slice(None), slice(None), *pos)] += g[(slice(None), slice(None), *o)] / div
+        return dx
+
+    return y, vjp
+
+
+def _adaptive_axes(sizes, outs):
+    for o in itertools.product(*map(range, outs)):
+        yield o, [range(math.floor(i * m / q), math.ceil((i + 1) * m / q))
+                  for i, m, q in zip(o, sizes, outs)]
+
+
+def adaptive_avg_pool3d(x, outs):
+    n, c, *sizes = x.shape
+    plan = [(o, list(itertools.product(*axes))) for o, axes in _adaptive_axes(sizes, outs)]
+    y = np.zeros((n, c, *outs))
+    for o, box in plan:
+        y[(slice(None), slice(None), *o)] = np.mean([x[:, :, a, b, e] for a, b, e in box], axis=0)
+
+    def vjp(g):
+        dx = np.zeros(x.shape)
+        for o, box in plan:
+            for a, b, e in box:
+                dx[:, :, a, b, e] += g[(slice(None), slice(None), *o)] / len(box)
+        return dx
+
+    return y, vjp
+
+
+def adaptive_max_pool3d(x, outs):
+    n, c, *sizes = x.shape
+    y = np.empty((n, c, *outs))
+    idx = np.empty((n, c, *outs), np.int64)
+    for o, axes in _adaptive_axes(sizes, outs):
+        for b in range(n):
+            for ch in range(c):
+                box = list(itertools.product(*axes))
+                vals = [x[b, ch, a, h, w] for a, h, w in box]
+                j = int(np.argmax(vals))  # first maximum
+                a, h, w = box[j]
+                y[(b, ch, *o)] = vals[j]
+                idx[(b, ch, *o)] = (a * sizes[1] + h) * sizes[2] + w
+
+    def vjp(g):
+        dx = np.zeros(x.shape)
+        flat = dx.reshape(n, c, -1)
+        for b in range(n):
+            for ch in range(c):
+                np.add.at(flat[b, ch], idx[b, ch].ravel(), g[b, ch].ravel())
+        return dx
+
+    return y, idx, vjp
