@@ -1,0 +1,150 @@
+"""Launchers for the grouped conv3d kernels, joined by a custom vjp.
+
+Arguments are assumed valid and supported (the dispatcher checks).  The
+three convolution kernels share one ``params`` layout, built by
+:func:`conv_params`; see the ``metal/grouped_conv3d*.metal`` files.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+
+from . import library
+
+Triple = tuple[int, int, int]
+Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+
+# Threads a split reduction aims for: enough to occupy an Apple GPU (tens of
+# cores x a few SIMD groups each) while each partial still sums thousands of
+# products, so the final mx.sum over chunks stays negligible.
+REDUCTION_THREADS = 2**15
+
+
+def output_size(size, kernel, stride, pads, dilation) -> Triple:
+    """PyTorch's output size for each of (D, H, W)."""
+    return tuple(
+        (n + lo + hi - d * (k - 1) - 1) // s + 1
+        for n, k, s, (lo, hi), d in zip(size, kernel, stride, pads, dilation)
+    )  # type: ignore[return-value]
+
+
+def conv_params(x_shape, stride: Triple, pads: Pairs, dilation: Triple, out: Triple, groups: int) -> list[int]:
+    """stride, dilation, low pads, input D/H/W, output OD/OH/OW, groups."""
+    return [*stride, *dilation, *(lo for lo, _ in pads), *x_shape[2:], *out, groups]
+
+
+def chunks(outputs: int, rows: int) -> int:
+    """How many chunks R a split reduction over ``rows`` rows uses."""
+    return max(1, min(rows, math.ceil(REDUCTION_THREADS / max(outputs, 1))))
+
+
+def _template(dtype: mx.Dtype, kernel: Triple) -> list[tuple[str, object]]:
+    return [("T", dtype), ("KD", kernel[0]), ("KH", kernel[1]), ("KW", kernel[2])]
+
+
+def conv_forward(x, w, stride, pads, dilation, groups) -> mx.array:
+    """Launch ``grouped_conv3d``: one thread per output element."""
+    n, c_out = x.shape[0], w.shape[0]
+    out = output_size(x.shape[2:], w.shape[2:], stride, pads, dilation)
+    params = mx.array(conv_params(x.shape, stride, pads, dilation, out, groups), dtype=mx.int32)
+    return library.launch(
+        "grouped_conv3d",
+        [x, w, params],
+        _template(x.dtype, w.shape[2:]),
+        (out[2], out[1], n * c_out * out[0]),
+        [(n, c_out, *out)],
+        [x.dtype],
+    )[0]
+
+
+def conv_grad_input(gy, w, x_shape, stride, pads, dilation, groups) -> mx.array:
+    """Launch ``grouped_conv3d_grad_input``: one thread per input element."""
+    n, c_in, d, h, wd = x_shape
+    params = conv_params(x_shape, stride, pads, dilation, gy.shape[2:], groups)
+    return library.launch(
+        "grouped_conv3d_grad_input",
+        [gy, w, mx.array(params, dtype=mx.int32)],
+        _template(gy.dtype, w.shape[2:]),
+        (wd, h, n * c_in * d),
+        [tuple(x_shape)],
+        [gy.dtype],
+    )[0]
+
+
+def conv_grad_weight(gy, x, w_shape, stride, pads, dilation, groups) -> mx.array:
+    """Launch ``grouped_conv3d_grad_weight`` and add its partial sums."""
+    c_out = w_shape[0]
+    taps = math.prod(w_shape[1:])
+    r = chunks(c_out * taps, gy.shape[0] * gy.shape[2] * gy.shape[3])
+    params = conv_params(x.shape, stride, pads, dilation, gy.shape[2:], groups) + [r]
+    partial = library.launch(
+        "grouped_conv3d_grad_weight",
+        [gy, x, mx.array(params, dtype=mx.int32)],
+        _template(x.dtype, w_shape[2:]),
+        (taps, c_out, r),
+        [(r, c_out, taps)],
+        [mx.float32],
+    )[0]
+    return partial.sum(axis=0).astype(x.dtype).reshape(w_shape)
+
+
+def bias_grad(gy: mx.array) -> mx.array:
+    """Launch ``conv3d_grad_bias``: the per-channel sum of ``gy`` (C,)."""
+    c = gy.shape[1]
+    r = chunks(c, gy.shape[0] * gy.shape[2] * gy.shape[3])
+    partial = library.launch(
+        "conv3d_grad_bias",
+        [gy, mx.array([r], dtype=mx.int32)],
+        [("T", gy.dtype)],
+        (c, r, 1),
+        [(r, c)],
+        [mx.float32],
+    )[0]
+    return partial.sum(axis=0).astype(gy.dtype)
+
+
+def grouped_conv3d(x, w, stride: Triple, pads: Pairs, dilation: Triple, groups: int) -> mx.array:
+    """Kernel grouped convolution (no bias) with the gradient kernels as vjp.
+
+    Args:
+        x: (N, C_in, D, H, W) input.
+        w: (C_out, C_in / groups, KD, KH, KW) weight of x's dtype.
+        stride, dilation: per (D, H, W).
+        pads: ``((dlo, dhi), (hlo, hhi), (wlo, whi))`` zero padding.
+        groups: number of groups.
+
+    Returns:
+        (N, C_out, OD, OH, OW) output of x's dtype.
+    """
+
+    @mx.custom_function
+    def conv(x, w):
+        return conv_forward(x, w, stride, pads, dilation, groups)
+
+    @conv.vjp
+    def conv_vjp(primals, cotangent, output):
+        x, w = primals
+        gy = cotangent.astype(x.dtype)
+        return (
+            conv_grad_input(gy, w, x.shape, stride, pads, dilation, groups),
+            conv_grad_weight(gy, x, w.shape, stride, pads, dilation, groups),
+        )
+
+    return conv(x, w)
+
+
+def add_channel_bias(y: mx.array, bias: mx.array) -> mx.array:
+    """``y + bias`` over the channel axis, with ``conv3d_grad_bias`` as its vjp."""
+
+    @mx.custom_function
+    def add(y, bias):
+        return y + bias.reshape(1, -1, 1, 1, 1)
+
+    @add.vjp
+    def add_vjp(primals, cotangent, output):
+        y, bias = primals
+        return (cotangent, bias_grad(cotangent).astype(bias.dtype))
+
+    return add(y, bias)
