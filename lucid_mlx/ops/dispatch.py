@@ -1,19 +1,226 @@
-"""The one place that chooses between Metal kernels and the portable path.
+"""The one place that chooses between the Metal kernels and the portable path.
 
-For now every call takes the portable path; the kernels land in
-:mod:`lucid_mlx.kernels`.
+A kernel runs when all of these hold, else the portable (pure MLX) path in
+:mod:`lucid_mlx.ops.grouped` / :mod:`lucid_mlx.ops.pad` does:
+
+* the backend switch allows it (see :func:`backend`);
+* Metal is available and the default stream is on the GPU;
+* the configuration is supported (:func:`conv_support`, :func:`pad_support`):
+  float32/float16/bfloat16, non-empty, and fewer than 2**31 elements in every
+  array, because the kernels index with 32-bit ints;
+* no kernel has failed before in this process.
+
+Each kernel specialisation (dtype, kernel size or mode) is built and run
+once on a tiny input the first time it is needed, and the result evaluated:
+MLX compiles a custom kernel lazily at evaluation, so this is the only point
+where a Metal compile error can be caught before the user's graph depends on
+it.  A failure there logs one ``RuntimeWarning`` naming the kernel and the
+error and sends every later call of the process to the portable path.
+
+The backend switch is the ``LUCID_MLX_KERNELS`` environment variable, read on
+every call, or the :func:`use_backend` context manager, which wins over it:
+
+* ``auto`` (default): kernels where they apply, portable elsewhere;
+* ``portable``: never a kernel;
+* ``metal``: a kernel for every call, with errors raised instead of falling
+  back -- for debugging and benchmarks.  Unsupported configurations and a
+  machine without Metal raise ``RuntimeError``.
 """
 
 from __future__ import annotations
+
+import contextlib
+import math
+import os
+import warnings
+from typing import Callable, Iterator
 
 import mlx.core as mx
 
 from . import grouped, pad
 
+ENV_VAR = "LUCID_MLX_KERNELS"
+BACKENDS = ("auto", "metal", "portable")
+INDEX_LIMIT = 2**31
+KERNEL_DTYPES = (mx.float32, mx.float16, mx.bfloat16)
+
+_override: str | None = None
+_built: set[tuple] = set()
+_failure: str | None = None
+
+
+def backend() -> str:
+    """The backend switch in force: ``use_backend``'s, else the env var's."""
+    if _override is not None:
+        return _override
+    value = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+    if value not in BACKENDS:
+        raise ValueError(f"environment variable {ENV_VAR} must be one of {BACKENDS}, got {value!r}")
+    return value
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Force ``'auto'``, ``'metal'`` or ``'portable'`` inside a ``with`` block."""
+    global _override
+    if name not in BACKENDS:
+        raise ValueError(f"`name` must be one of {BACKENDS}, got {name!r}")
+    previous, _override = _override, name
+    try:
+        yield
+    finally:
+        _override = previous
+
+
+def metal_available() -> bool:
+    """Whether MLX has a Metal device (tests replace this)."""
+    return mx.metal.is_available()
+
+
+def stream_on_gpu() -> bool:
+    """Whether the default stream, where the ops would run, is on the GPU."""
+    return mx.default_device().type == mx.DeviceType.gpu
+
+
+def reset() -> None:
+    """Forget built kernels and any failure (for tests)."""
+    global _failure
+    _built.clear()
+    _failure = None
+
+
+def _too_large(*shapes) -> bool:
+    return any(math.prod(s) >= INDEX_LIMIT for s in shapes)
+
+
+def conv_support(x: mx.array, w: mx.array, out_shape) -> str | None:
+    """Why the grouped conv kernels cannot take this call, or None if they can."""
+    if x.dtype not in KERNEL_DTYPES or w.dtype != x.dtype:
+        return f"dtypes {x.dtype}/{w.dtype} (kernels take one of float32, float16, bfloat16)"
+    if 0 in x.shape or 0 in out_shape:
+        return "an empty input or output"
+    if _too_large(x.shape, w.shape, out_shape):
+        return f"an array of 2**31 elements or more (input {x.shape}, output {tuple(out_shape)})"
+    return None
+
+
+def pad_support(x: mx.array, pairs, mode: str) -> str | None:
+    """Why the pad3d kernels cannot take this call, or None if they can."""
+    if x.ndim != 5 or x.dtype not in KERNEL_DTYPES:
+        return f"a {x.ndim}-D {x.dtype} input (kernels take 5-D float32, float16, bfloat16)"
+    out = [n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pairs)]
+    if 0 in x.shape or min(out) <= 0:
+        return "an empty input or output"
+    if _too_large(x.shape, (*x.shape[:2], *out)):
+        return f"an array of 2**31 elements or more (input {x.shape})"
+    for n, (lo, hi) in zip(x.shape[2:], pairs):
+        if mode != "constant" and min(lo, hi) < 0:
+            return f"negative {mode} padding {pairs}"
+        if mode == "reflect" and max(lo, hi) >= n:
+            return f"reflect padding {pairs} not below the size {n}"
+        if mode == "circular" and max(lo, hi) > n:
+            return f"circular padding {pairs} beyond the size {n}"
+    return None
+
+
+def _use_kernel(reason: str | None) -> bool:
+    mode = backend()
+    if mode == "portable":
+        return False
+    if mode == "metal":
+        if not (metal_available() and stream_on_gpu()):
+            raise RuntimeError(f"{ENV_VAR}=metal forces the kernels, but Metal is unavailable or the stream is not on the GPU")
+        if reason is not None:
+            raise RuntimeError(f"{ENV_VAR}=metal forces the kernels, but they do not support {reason}")
+        return True
+    return _failure is None and reason is None and metal_available() and stream_on_gpu()
+
+
+def _ensure_built(key: tuple, probes: dict[str, Callable[[], object]]) -> bool:
+    """Build and run each probe once per ``key``; False after any failure."""
+    global _failure
+    if key in _built:
+        return True
+    for name, probe in probes.items():
+        try:
+            mx.eval(probe())
+        except Exception as error:  # a Metal compile or launch error of any type
+            if backend() == "metal":
+                raise
+            _failure = f"{name}: {type(error).__name__}: {error}"
+            warnings.warn(
+                f"lucid_mlx: Metal kernel '{name}' failed ({type(error).__name__}: {error}); "
+                "using the portable path for the rest of this process",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return False
+    _built.add(key)
+    return True
+
+
+def _conv_probes(dtype: mx.Dtype, kernel) -> dict[str, Callable[[], object]]:
+    from ..kernels import conv
+
+    # One output element with the same template values (T, KD, KH, KW): the
+    # same Metal library as the real call, on the smallest input there is.
+    x = mx.ones((1, 1, *kernel), dtype=dtype)
+    w = mx.ones((1, 1, *kernel), dtype=dtype)
+    gy = mx.ones((1, 1, 1, 1, 1), dtype=dtype)
+    args = ((1, 1, 1), ((0, 0),) * 3, (1, 1, 1), 1)
+    return {
+        "grouped_conv3d": lambda: conv.conv_forward(x, w, *args),
+        "grouped_conv3d_grad_input": lambda: conv.conv_grad_input(gy, w, x.shape, *args),
+        "grouped_conv3d_grad_weight": lambda: conv.conv_grad_weight(gy, x, w.shape, *args),
+    }
+
+
+def _pad_probes(dtype: mx.Dtype, mode: str) -> dict[str, Callable[[], object]]:
+    from ..kernels import pad as kpad
+
+    x = mx.ones((1, 1, 2, 2, 2), dtype=dtype)
+    pairs = ((1, 1),) * 3
+    gy = mx.ones((1, 1, 4, 4, 4), dtype=dtype)
+    return {
+        f"pad3d_{mode}": lambda: kpad.pad3d_forward(x, pairs, mode),
+        f"pad3d_grad_{mode}": lambda: kpad.pad3d_adjoint(gy, pairs, mode, x.shape),
+    }
+
 
 def grouped_conv3d(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -> mx.array:
+    """Grouped/depthwise conv3d (NCDHW, no bias) on the kernel or portable path."""
+    out = (x.shape[0], w.shape[0], *grouped.output_size(x.shape[2:], w.shape[2:], stride, pads, dilation))
+    if _use_kernel(conv_support(x, w, out)):
+        kernel = tuple(w.shape[2:])
+        if _ensure_built(("conv", x.dtype, kernel), _conv_probes(x.dtype, kernel)):
+            from ..kernels import conv
+
+            return conv.grouped_conv3d(x, w, stride, pads, dilation, groups)
     return grouped.grouped_conv3d(x, w, stride, pads, dilation, groups)
 
 
+def _bias_probes(dtype: mx.Dtype) -> dict[str, Callable[[], object]]:
+    from ..kernels import conv
+
+    return {"conv3d_grad_bias": lambda: conv.bias_grad(mx.ones((1, 1, 1, 1, 1), dtype=dtype))}
+
+
+def add_bias(y: mx.array, bias: mx.array) -> mx.array:
+    """``y + bias`` over the channels of NCDHW ``y``; on the kernel path its
+    gradient w.r.t. ``bias`` is the ``conv3d_grad_bias`` kernel."""
+    reason = conv_support(y, bias, y.shape)
+    if _use_kernel(reason) and _ensure_built(("bias", y.dtype), _bias_probes(y.dtype)):
+        from ..kernels import conv
+
+        return conv.add_channel_bias(y, bias)
+    return y + bias.reshape(1, -1, 1, 1, 1)
+
+
 def pad3d(x: mx.array, pairs, mode: str, value: float = 0.0) -> mx.array:
+    """Pad (D, H, W) of an NCDHW array on the kernel or portable path."""
+    if _use_kernel(pad_support(x, pairs, mode)):
+        if _ensure_built(("pad", x.dtype, mode), _pad_probes(x.dtype, mode)):
+            from ..kernels import pad as kpad
+
+            return kpad.pad3d(x, pairs, mode, value)
     return pad.pad3d(x, pairs, mode, value)
