@@ -142,3 +142,58 @@ def adaptive_max_pool3d(x, outs):
         return dx
 
     return y, idx, vjp
+
+
+# ------------------------------------------------------------------ normalisation
+
+def normalise(x, axes, eps, weight=None, bias=None, channel_axis=1):
+    """Standardise over ``axes`` (biased variance), then scale and shift per channel.
+
+    Returns (y, batch mean, unbiased batch variance, vjp(g) -> (dx, dweight, dbias)).
+    The input gradient is the textbook one: with x_hat the standardised input
+    and h = g * weight, dx = (h - mean(h) - x_hat * mean(h * x_hat)) / sqrt(var + eps).
+    """
+    count = np.prod([x.shape[a] for a in axes])
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    inv = 1.0 / np.sqrt(var + eps)
+    x_hat = (x - mean) * inv
+    shape = [1] * x.ndim
+    shape[channel_axis] = x.shape[channel_axis]
+    w = np.ones(shape) if weight is None else np.reshape(weight, shape)
+    b = np.zeros(shape) if bias is None else np.reshape(bias, shape)
+    y = x_hat * w + b
+    others = tuple(a for a in range(x.ndim) if a != channel_axis)
+
+    def vjp(g):
+        h = g * w
+        dx = (h - h.mean(axis=axes, keepdims=True)
+              - x_hat * (h * x_hat).mean(axis=axes, keepdims=True)) * inv
+        return dx, (g * x_hat).sum(axis=others), g.sum(axis=others)
+
+    return y, mean, var * count / (count - 1), vjp
+
+
+def batch_norm(x, eps, weight=None, bias=None):
+    return normalise(x, (0, 2, 3, 4), eps, weight, bias)
+
+
+def instance_norm(x, eps, weight=None, bias=None):
+    return normalise(x, tuple(range(2, x.ndim)), eps, weight, bias)
+
+
+def group_norm(x, groups, eps, weight=None, bias=None):
+    n, c = x.shape[:2]
+    grouped = x.reshape(n, groups, c // groups, -1)
+    y, _, _, vjp_g = normalise(grouped, (2, 3), eps)
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    w = np.ones(shape) if weight is None else np.reshape(weight, shape)
+    b = np.zeros(shape) if bias is None else np.reshape(bias, shape)
+    x_hat = y.reshape(x.shape)
+    others = tuple(a for a in range(x.ndim) if a != 1)
+
+    def vjp(g):
+        dx = vjp_g((g * w).reshape(grouped.shape))[0].reshape(x.shape)
+        return dx, (g * x_hat).sum(axis=others), g.sum(axis=others)
+
+    return x_hat * w + b, vjp

@@ -2,6 +2,7 @@
 
 from . import functional
 from .conv import Conv3d
+from .normalization import BatchNorm3d, GroupNorm, InstanceNorm3d
 from .pooling import AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, MaxPool3d
 
 __all__ = [
@@ -11,4 +12,7 @@ __all__ = [
     "AvgPool3d",
     "AdaptiveAvgPool3d",
     "AdaptiveMaxPool3d",
+    "BatchNorm3d",
+    "InstanceNorm3d",
+    "GroupNorm",
 ]

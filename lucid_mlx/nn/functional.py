@@ -191,3 +191,4 @@ from ..ops.pool import (  # noqa: E402
     avg_pool3d,
     max_pool3d,
 )
+from ..ops.norm import batch_norm, group_norm, instance_norm  # noqa: E402
