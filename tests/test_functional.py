@@ -8,7 +8,7 @@ mode with its gradient, and the empty batch.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import mlx.core as mx
 import numpy as np
@@ -42,7 +42,6 @@ class Case:
     groups: int = 1
     bias: bool = True
     padding_mode: str = "zeros"
-    tags: tuple = field(default=())
 
 
 CASES = [
@@ -79,6 +78,13 @@ CASES = [
     Case("circular", 2, 3, 3, padding=2, padding_mode="circular"),
     Case("circular_strided_grouped", 4, 6, 3, groups=2, stride=2, padding=(1, 3, 2), padding_mode="circular"),
     Case("circular_same_even_depthwise_mult", 2, 4, (4, 2, 3), groups=2, padding="same", padding_mode="circular"),
+    # Wider layers, so that strategies chosen by channel count or size are reached too.
+    Case("wide_dense", 16, 24, 3, n=1, padding=1, size=(6, 7, 8)),
+    Case("wide_groups_8", 16, 32, 3, groups=8, n=1, padding=1, size=(6, 7, 8)),
+    Case("wide_groups_16_strided", 32, 16, (3, 2, 3), groups=16, n=1, stride=2, padding=(1, 0, 1), size=(8, 7, 9)),
+    Case("wide_depthwise", 32, 32, 3, groups=32, padding=1, size=(8, 8, 8)),
+    Case("wide_depthwise_mult_same_even", 16, 48, (2, 4, 2), groups=16, n=1, padding="same", size=(7, 8, 6)),
+    Case("wide_depthwise_reflect", 24, 24, 3, groups=24, n=1, padding=1, padding_mode="reflect", size=(6, 9, 7)),
 ]
 
 
@@ -207,9 +213,11 @@ def configurations(draw):
             "valid": "valid",
         }[padding_kind]
     pairs = padding_pairs(padding, kernel, dilation)
-    # Every spatial size at least the dilated kernel once padded.
+    mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))
+    # Every spatial size at least the dilated kernel once padded, and larger
+    # than a reflect pad (no smaller than a circular one).
     size = tuple(
-        max(1, d * (k - 1) + 1 - lo - hi) + draw(st.integers(0, 4))
+        max(1, d * (k - 1) + 1 - lo - hi, lo + 1, hi + 1) + draw(st.integers(0, 4))
         for k, d, (lo, hi) in zip(kernel, dilation, pairs)
     )
     return Case(
@@ -224,10 +232,11 @@ def configurations(draw):
         dilation=dilation,
         groups=groups,
         bias=draw(st.booleans()),
+        padding_mode=mode,
     )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(case=configurations(), seed=st.integers(0, 2**16))
 def test_random_configurations_against_reference(case, seed):
     (x, w, b), (xn, wn, bn) = _make(case, mx.float32, seed)
@@ -242,6 +251,39 @@ def test_random_configurations_against_reference(case, seed):
     assert_close(grads[1], gw, what=f"grad weight {case}")
     if case.bias:
         assert_close(grads[2], gb, what=f"grad bias {case}")
+
+
+# ---------------------------------------------------------------------------
+# Layouts
+
+
+@pytest.mark.parametrize("name", ["plain", "groups_2", "depthwise_multiplier_2", "circular"])
+def test_unbatched_input(name):
+    """A (C, D, H, W) input is one sample, as in PyTorch."""
+    case = BY_NAME[name]
+    (x, w, b), (xn, wn, bn) = _make(case, mx.float32, seed=9)
+    want = _reference(case, xn[:1], wn, bn)[0]
+    gy, gyn = rounded(np.random.default_rng(10), want.shape)
+    (y,), grads = mx.vjp(_lucid(case), [x[0], w, b], [gy])
+    _, gx, gw, gb = _reference(case, xn[:1], wn, bn, gyn[None])
+    assert_close(y, want, what="output")
+    assert_close(grads[0], gx[0], what="grad input")
+    assert_close(grads[1], gw, what="grad weight")
+    assert_close(grads[2], gb, what="grad bias")
+
+
+@pytest.mark.parametrize("name", ["plain", "groups_3_strided", "depthwise", "depthwise_multiplier_2", "reflect"])
+def test_non_contiguous_inputs(name):
+    """Transposed and strided views give the same result as contiguous arrays."""
+    case = BY_NAME[name]
+    (x, w, b), (xn, wn, bn) = _make(case, mx.float32, seed=12)
+    x_view = mx.array(np.ascontiguousarray(xn.transpose(0, 2, 3, 4, 1)).astype(np.float32))
+    x_view = x_view.transpose(0, 4, 1, 2, 3)  # NCDHW view of channels-last memory
+    w_view = mx.array(np.ascontiguousarray(wn[:, :, ::-1].astype(np.float32)))[:, :, ::-1]
+    x_strided = mx.array(np.repeat(xn, 2, axis=-1).astype(np.float32))[..., ::2]
+    want = _reference(case, xn, wn, bn)
+    assert_close(_lucid(case)(x_view, w_view, b), want, what="transposed input, reversed weight")
+    assert_close(_lucid(case)(x_strided, w, b), want, what="strided input")
 
 
 # ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@ Weights are copied across as they are: lucid_mlx keeps PyTorch's
 from __future__ import annotations
 
 import mlx.core as mx
-import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
@@ -15,21 +14,18 @@ torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 import lucid_mlx.nn.functional as F  # noqa: E402
-from arrays import to_np  # noqa: E402
+from arrays import assert_close  # noqa: E402
 from lucid_mlx import nn  # noqa: E402
 
 # PyTorch warns that 'same' with an even kernel may copy the input; expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 
 torch.manual_seed(0)
-RTOL, ATOL = 1e-5, 1e-5
 
 
 def _close(got: mx.array, want, what: str = "") -> None:
-    want = want.detach().double().numpy()
-    scale = float(np.abs(want).max()) if want.size else 0.0
-    assert tuple(got.shape) == want.shape, f"{what}: {got.shape} != {want.shape}"
-    np.testing.assert_allclose(to_np(got), want, rtol=RTOL, atol=ATOL * scale + 1e-30, err_msg=what)
+    """``assert_close`` against a PyTorch tensor (float32 output: 1e-5 of scale)."""
+    assert_close(got, want.detach().double().numpy(), what=what)
 
 
 def _mx(t) -> mx.array:
