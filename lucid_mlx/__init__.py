@@ -2,6 +2,7 @@
 
 from . import nn
 from .torch_io import IncompatibleKeys, load_torch_state_dict, save_torch_state_dict, torch_state_dict
+from .workspace import get_workspace_limit, reset_workspace_limit, set_workspace_limit
 
 __version__ = "0.1.0"
 
@@ -11,5 +12,8 @@ __all__ = [
     "load_torch_state_dict",
     "save_torch_state_dict",
     "torch_state_dict",
+    "get_workspace_limit",
+    "reset_workspace_limit",
+    "set_workspace_limit",
     "__version__",
 ]

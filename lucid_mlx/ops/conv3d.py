@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import mlx.core as mx
 
-from . import dispatch
+from . import dispatch, split
 from .grouped import output_size
 
 Triple = tuple[int, int, int]
@@ -29,6 +29,12 @@ def dense_conv3d(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dilation
     return y.transpose(0, 4, 1, 2, 3)
 
 
+def _unsplit(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dilation: Triple, groups: int) -> mx.array:
+    if groups == 1:
+        return dense_conv3d(x, w, stride, pads, dilation)
+    return dispatch.grouped_conv3d(x, w, stride, pads, dilation, groups)
+
+
 def conv3d(
     x: mx.array,
     w: mx.array,
@@ -43,10 +49,11 @@ def conv3d(
         # with no dependence on the weights gives PyTorch's zero gradients.
         size = output_size(x.shape[2:], w.shape[2:], stride, pads, dilation)
         y = mx.zeros((0, w.shape[0], *size), dtype=x.dtype)
-    elif groups == 1:
-        y = dense_conv3d(x, w, stride, pads, dilation)
     else:
-        y = dispatch.grouped_conv3d(x, w, stride, pads, dilation, groups)
+        # Within the workspace budget this is one call of _unsplit; above it,
+        # batch chunks and output-depth slabs evaluated one after another.
+        size = output_size(x.shape[2:], w.shape[2:], stride, pads, dilation)
+        y = split.split_conv3d(_unsplit, x, w, stride, pads, dilation, groups, size)
     if bias is not None:
         y = y + bias.reshape(1, -1, 1, 1, 1)
     return y
