@@ -143,6 +143,10 @@ def check_array(value, name: str, ndim: int | Sequence[int], shape_doc: str) -> 
             f"`{name}` must be {shape_doc} ({' or '.join(map(str, ranks))}-D), "
             f"got shape {tuple(value.shape)}"
         )
-    if not mx.issubdtype(value.dtype, mx.floating):
-        raise TypeError(f"`{name}` must have a floating dtype, got {value.dtype}")
+    # float64 runs only on MLX's CPU backend; refusing it everywhere keeps a
+    # model that works on the CPU from failing inside MLX on the GPU.
+    if value.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"`{name}` must be float32, float16 or bfloat16, got {value.dtype}"
+        )
     return value

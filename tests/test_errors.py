@@ -282,8 +282,8 @@ def test_module_dtype_must_be_an_mlx_dtype(dtype):
         nn.Conv3d(2, 4, 3, dtype=dtype)
 
 
-@pytest.mark.parametrize("dtype", [mx.int32, mx.uint8, mx.bool_], ids=str)
-def test_integer_input_or_weight(dtype):
+@pytest.mark.parametrize("dtype", [mx.float64, mx.int32, mx.uint8, mx.bool_], ids=str)
+def test_non_float32_16_input_or_weight(dtype):
     name = str(dtype).split(".")[-1]
     with raises(TypeError, "input", name):
         F.conv3d(X.astype(dtype), W)

@@ -48,7 +48,9 @@ def depthwise_conv3d(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dila
         x = mx.repeat(x, multiplier, axis=1)
     x = pad3d(x, pads, "constant")
     out = output_size(x.shape[2:], w.shape[2:], stride, ((0, 0),) * 3, dilation)
-    taps = w.reshape(c_out, -1)
+    # float32 taps make the products and the sum float32 for half inputs, as
+    # MLX's own conv accumulates (k=5 in float16 otherwise drifts ~3 eps).
+    taps = w.reshape(c_out, -1).astype(mx.float32)
     acc = None
     tap = 0
     kd, kh, kw = w.shape[2:]
