@@ -11,8 +11,8 @@
 //   params  int32[1]: R.
 // Output:
 //   partial (R, C) of float.
-// Template parameters:
-//   T  element type of gy; sums run in float.
+// Template parameters: none.  gy's element type (float, float16_t or
+//   bfloat16_t) comes from the input MLX declares; sums run in float.
 // Grid: (C, R, 1) threads: x is the channel, y the chunk.
 
 const int c = int(thread_position_in_grid.x);

@@ -25,8 +25,9 @@
 //   partial (R, C_out, C_in/groups * KD*KH*KW) of float; summing over the
 //           first axis gives dw.
 // Template parameters:
-//   T           element type of gy and x; sums run in float.
-//   KD, KH, KW  kernel size.
+//   KD, KH, KW  kernel size.  No element-type parameter: the body only reads
+//               gy and x (float, float16_t or bfloat16_t, as MLX declares
+//               them from the inputs) and sums in float.
 // Grid: (C_in/groups * KD*KH*KW, C_out, R) threads: x is the tap within an
 //   output channel's filter, y the output channel, z the chunk.
 

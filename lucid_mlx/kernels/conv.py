@@ -82,7 +82,7 @@ def conv_grad_weight(gy, x, w_shape, stride, pads, dilation, groups) -> mx.array
     partial = library.launch(
         "grouped_conv3d_grad_weight",
         [gy, x, mx.array(params, dtype=mx.int32)],
-        _template(x.dtype, w_shape[2:]),
+        _template(x.dtype, w_shape[2:])[1:],  # sums only: no T in the body
         (taps, c_out, r),
         [(r, c_out, taps)],
         [mx.float32],
@@ -97,7 +97,7 @@ def bias_grad(gy: mx.array) -> mx.array:
     partial = library.launch(
         "conv3d_grad_bias",
         [gy, mx.array([r], dtype=mx.int32)],
-        [("T", gy.dtype)],
+        [],
         (c, r, 1),
         [(r, c)],
         [mx.float32],

@@ -79,7 +79,10 @@ def generated_source(name, inputs, template, grid, output_shapes, output_dtypes)
 
 def parse_signature(source: str) -> tuple[str, list[tuple[str, str]]]:
     """The instantiated function and its (declared type, name) parameters."""
-    instance = re.search(r"decltype\((\w+<[^>]*>)\)", source).group(1)
+    # A templated kernel is called through its explicit instantiation; one
+    # without template parameters is a plain function.
+    found = re.search(r"decltype\((\w+<[^>]*>)\)", source) or re.search(r"void (\w+)\(", source)
+    instance = found.group(1)
     head = source[source.index("(") + 1 : source.index(") {")]
     params = []
     for line in head.split(",\n"):
