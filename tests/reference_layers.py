@@ -197,3 +197,62 @@ def group_norm(x, groups, eps, weight=None, bias=None):
         return dx, (g * x_hat).sum(axis=others), g.sum(axis=others)
 
     return x_hat * w + b, vjp
+
+
+# ------------------------------------------------------------------ interpolation
+
+def _source_positions(n_in, n_out, scale_factor, mode, align_corners):
+    """For each output index: list of (input index, weight), from PyTorch's docs.
+
+    Scales are float32 like PyTorch's kernels (1/scale_factor when given, else
+    in/out), so floor() rounds the same way.
+    """
+    s = np.float32(1.0 / scale_factor) if scale_factor else np.float32(n_in) / np.float32(n_out)
+    result = []
+    for i in range(n_out):
+        if mode == "nearest":
+            result.append([(min(int(np.floor(np.float32(i) * s)), n_in - 1), 1.0)])
+        elif mode == "nearest-exact":
+            result.append([(min(int(np.floor(np.float32((i + 0.5) * s))), n_in - 1), 1.0)])
+        elif n_in == n_out:  # linear: PyTorch copies an axis that keeps its size
+            result.append([(i, 1.0)])
+        else:
+            if align_corners:
+                src = np.float32(i) * (np.float32(n_in - 1) / np.float32(n_out - 1)) if n_out > 1 else 0.0
+            else:
+                src = max(float(s * np.float32(i + 0.5) - np.float32(0.5)), 0.0)
+            lo = min(int(np.floor(src)), n_in - 1)
+            hi = min(lo + 1, n_in - 1)
+            frac = min(max(src - lo, 0.0), 1.0)
+            result.append([(lo, 1.0 - frac), (hi, frac)])
+    return result
+
+
+def interpolate(x, out, scale_factors, mode, align_corners=False):
+    """Resize (N, C, *spatial) input; scale_factors is a list (None entries: use in/out).
+
+    Returns (y, vjp). Each output voxel is the product-weighted sum over the
+    corners of its source cell (2^d corners for linear, 1 for nearest).
+    """
+    spatial = x.shape[2:]
+    per_axis = [_source_positions(n, o, s, mode.replace("bi", "").replace("tri", ""), align_corners)
+                for n, o, s in zip(spatial, out, scale_factors)]
+    plan = []
+    for o in itertools.product(*map(range, out)):
+        corners = []
+        for choice in itertools.product(*[per_axis[a][o[a]] for a in range(len(out))]):
+            corners.append((tuple(c[0] for c in choice), math.prod(c[1] for c in choice)))
+        plan.append((o, corners))
+    y = np.zeros((*x.shape[:2], *out))
+    for o, corners in plan:
+        for pos, w in corners:
+            y[(slice(None), slice(None), *o)] += w * x[(slice(None), slice(None), *pos)]
+
+    def vjp(g):
+        dx = np.zeros(x.shape)
+        for o, corners in plan:
+            for pos, w in corners:
+                dx[(slice(None), slice(None), *pos)] += w * g[(slice(None), slice(None), *o)]
+        return dx
+
+    return y, vjp

@@ -4,6 +4,7 @@ from . import functional
 from .conv import Conv3d
 from .normalization import BatchNorm3d, GroupNorm, InstanceNorm3d
 from .pooling import AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, MaxPool3d
+from .upsampling import Upsample
 
 __all__ = [
     "functional",
@@ -15,4 +16,5 @@ __all__ = [
     "BatchNorm3d",
     "InstanceNorm3d",
     "GroupNorm",
+    "Upsample",
 ]

@@ -192,3 +192,4 @@ from ..ops.pool import (  # noqa: E402
     max_pool3d,
 )
 from ..ops.norm import batch_norm, group_norm, instance_norm  # noqa: E402
+from ..ops.upsample import interpolate  # noqa: E402
