@@ -59,7 +59,13 @@ def plane_bytes(x_shape, w_shape, out_size: Triple, stride: Triple, backward: bo
 
 def plan(x_shape, w_shape, out_size: Triple, stride: Triple, dilation: Triple,
          limit: int | None, backward: bool = False) -> tuple[int, int]:
-    """(samples per chunk, output planes per slab) for the budget ``limit``."""
+    """(samples per chunk, output planes per slab) for the budget ``limit``.
+
+    A split call also holds its assembled results beside the pieces (the
+    output, and in the backward the input gradient in float32 and its
+    concatenation), so that much of the budget is set aside before sizing
+    the pieces.
+    """
     n, out_d = x_shape[0], out_size[0]
     if limit is None or n == 0 or out_d == 0:
         return max(n, 1), max(out_d, 1)
@@ -71,6 +77,12 @@ def plan(x_shape, w_shape, out_size: Triple, stride: Triple, dilation: Triple,
 
     if cost(n, out_d) <= limit:
         return n, out_d
+    # The forward's pieces stay alive beside their concatenation while a
+    # vjp is traced.
+    assembly = _UNFOLD_ITEMSIZE * n * w_shape[0] * out_d * out_size[1] * out_size[2]
+    if backward:
+        assembly += 2 * _UNFOLD_ITEMSIZE * n * x_shape[1] * x_shape[2] * x_shape[3] * x_shape[4]
+    limit = max(0, limit - assembly)
     if cost(1, out_d) <= limit:
         return max(1, limit // cost(1, out_d)), out_d
     planes = (limit - halo) // per_plane if limit > halo else 0
@@ -203,6 +215,9 @@ def split_conv3d(inner: Inner, x: mx.array, w: mx.array, stride: Triple, pads: P
             if tail:
                 done.append(zeros(tail))
             gx_chunks.append(mx.concatenate(done, axis=2))
-        return mx.concatenate(gx_chunks, axis=0).astype(x.dtype), gw.astype(w.dtype)
+        gx = mx.concatenate(gx_chunks, axis=0)
+        if x.dtype != mx.float32:
+            gx = gx.astype(x.dtype)
+        return gx, gw if w.dtype == mx.float32 else gw.astype(w.dtype)
 
     return conv(x, w)
