@@ -120,9 +120,12 @@ def _max_err(a: mx.array, b: mx.array) -> float:
     return float(mx.abs(a.astype(mx.float32) - b.astype(mx.float32)).max())
 
 
+DTYPES = (mx.float32, mx.float16, mx.bfloat16)
+
+
 def _rows_metal() -> list[tuple]:
     rows = []
-    for dtype in (mx.float32, mx.float16, mx.bfloat16):
+    for dtype in DTYPES:
         for case in CONV_CASES:
             x, w, gy = conv_inputs(case, dtype)
             rows += _compare(
@@ -207,12 +210,19 @@ def _print(rows: list[tuple]) -> None:
         print("  ".join(str(v).ljust(wd) for v, wd in zip(r, widths)).rstrip())
 
 
-def main() -> int:
-    """Run the self-test; return the exit status."""
-    if mx.metal.is_available():
-        mx.set_default_device(mx.gpu)
-        rows = _rows_metal()
+def main(metal: bool | None = None) -> int:
+    """Run the self-test and return the exit status.
+
+    Args:
+        metal: Check the kernels (True) or only the portable path (False).
+            Default: whether MLX reports a Metal device.
+    """
+    if metal is None:
+        metal = mx.metal.is_available()
+    if metal:
+        # The default device on Apple silicon is the GPU, where kernels run.
         print(f"lucid_mlx selftest: Metal kernels on {mx.default_device()} against the portable path")
+        rows = _rows_metal()
     else:
         print(
             "lucid_mlx selftest: Metal is not available on this machine, so the kernels "

@@ -260,3 +260,53 @@ def test_sources_load_through_importlib_resources():
         text = library.source(spec.source)
         assert text.lstrip().startswith(f"// {spec.source}:"), "each file opens with its header comment"
         assert (ROOT / "metal" / f"{spec.source}.metal").read_text() == text
+
+
+# --- The selftest Mac users run ------------------------------------------------
+
+def test_selftest_without_metal_checks_the_portable_path():
+    result = subprocess.run([sys.executable, "-m", "lucid_mlx.selftest"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Metal is not available" in result.stdout
+    assert "MISMATCH" not in result.stdout and "checks passed" in result.stdout
+
+
+def _small_selftest(monkeypatch):
+    monkeypatch.setattr(selftest, "DTYPES", (mx.float16,))
+    monkeypatch.setattr(selftest, "CONV_CASES", selftest.CONV_CASES[:2])
+    monkeypatch.setattr(selftest, "PAD_CASES", selftest.PAD_CASES[:1])
+    monkeypatch.setattr(selftest, "EXTRA_PAD_CASES", {})
+
+
+def test_selftest_metal_table_passes_on_correct_kernels(monkeypatch, capsys):
+    _small_selftest(monkeypatch)
+    assert selftest.main(metal=True) == 0
+    out = capsys.readouterr().out
+    assert "grouped_conv3d grad_weight" in out and "pad3d_circular grad" in out
+    assert "MISMATCH" not in out
+
+
+def test_selftest_reports_a_wrong_kernel(monkeypatch, capsys):
+    _small_selftest(monkeypatch)
+
+    def off_by_a_bit(name, *args):
+        outs = harness.cpu_launch(name, *args)
+        return [o + 0.5 if name == "pad3d_grad_reflect" else o for o in outs]
+
+    monkeypatch.setattr(library, "launch", off_by_a_bit)
+    assert selftest.main(metal=True) == 1
+    lines = [line for line in capsys.readouterr().out.splitlines() if "MISMATCH" in line]
+    assert len(lines) == 1 and lines[0].startswith("pad3d_reflect grad")
+
+
+def test_selftest_reports_a_kernel_error(monkeypatch, capsys):
+    _small_selftest(monkeypatch)
+
+    def broken(name, *args):
+        if name == "grouped_conv3d":
+            raise RuntimeError("Unable to build metal library from source")
+        return harness.cpu_launch(name, *args)
+
+    monkeypatch.setattr(library, "launch", broken)
+    assert selftest.main(metal=True) == 1
+    assert "error: RuntimeError: Unable to build metal library" in capsys.readouterr().out
