@@ -1,0 +1,145 @@
+"""Benchmark suite: lucid_mlx's conv3d against ``mx.conv3d`` and PyTorch.
+
+Run ``python -m lucid_mlx.bench --help``.  :func:`collect` returns the same
+report as a dict (what ``--json`` writes): the environment (machine, MLX
+version and device, thread counts) and one row per case, dtype, pass and
+implementation.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import os
+import platform
+from typing import Callable
+
+import mlx.core as mx
+
+from .cases import CASES, EXTRA_CASES, Case, lookup
+from .runner import run_mlx, run_torch
+
+__all__ = ["CASES", "EXTRA_CASES", "Case", "collect", "environment", "format_table"]
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: str = "cpu", torch_threads: int = 1) -> dict:
+    import lucid_mlx
+
+    torch_version = None
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch_version = torch.__version__
+    return {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "lucid_mlx": lucid_mlx.__version__,
+        "mlx": mx.__version__,
+        "mlx_device": device,
+        "metal_available": mx.metal.is_available(),
+        "workspace_limit": lucid_mlx.get_workspace_limit(),
+        "torch": torch_version,
+        "torch_threads": torch_threads,
+        "machine": f"{platform.system()} {platform.machine()}, {_cpu_name()}",
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def _torch_device(device: str) -> str:
+    return "mps" if device == "gpu" else "cpu"
+
+
+def collect(cases: list[str] | None = None, dtypes=("float32", "float16"), modes=("fwd", "fwd+bwd"),
+            impls=("lucid_mlx", "mx.conv3d", "torch"), device: str = "cpu", repeats: int = 3,
+            warmup: int = 1, torch_threads: int = 1, torch_memory: bool = False,
+            progress: Callable[[str], None] | None = None) -> dict:
+    """Run the cases and return the report (see the module docstring)."""
+    selected = lookup(list(cases) if cases else None)
+    env = environment(device, torch_threads)
+    rows = []
+    for case in selected:
+        for dtype in dtypes:
+            for mode in modes:
+                for impl in impls:
+                    if impl == "mx.conv3d" and not case.plain_mlx:
+                        continue
+                    if impl == "torch" and env["torch"] is None:
+                        continue
+                    row = {"case": case.name, "layer": case.describe(), "dtype": dtype, "mode": mode,
+                           "impl": impl}
+                    try:
+                        if impl == "torch":
+                            row.update(run_torch(case, dtype, mode, warmup, repeats,
+                                                 _torch_device(device), torch_threads, torch_memory))
+                        else:
+                            row.update(run_mlx(case, impl, dtype, mode, warmup, repeats, device))
+                    except Exception as err:  # noqa: BLE001 - a failing backend is a result
+                        row.update({"median_s": None, "peak_bytes": None,
+                                    "error": f"{type(err).__name__}: {err}"[:200]})
+                    rows.append(row)
+                    if progress:
+                        progress(_line(row))
+    cpu_load = [r["cpu_per_wall"] for r in rows if r.get("cpu_per_wall") and r["impl"] != "torch"]
+    env["mlx_cpu_per_wall"] = round(max(cpu_load), 2) if cpu_load else None
+    return {"environment": env, "settings": {"repeats": repeats, "warmup": warmup},
+            "cases": {c.name: c.as_dict() for c in selected}, "results": rows}
+
+
+def _fmt_time(t):
+    if t is None:
+        return "n/a"
+    return f"{t * 1e3:.1f} ms" if t < 0.01 else f"{t * 1e3:.0f} ms" if t < 1 else f"{t:.2f} s"
+
+
+def _fmt_mem(b):
+    if b is None:
+        return "n/a"
+    return f"{b / 2**20:.1f} MiB" if b < 10 * 2**20 else f"{b / 2**20:.0f} MiB"
+
+
+def _line(row: dict) -> str:
+    text = f"{row['case']:>11} {row['dtype']:>8} {row['mode']:>7} {row['impl']:>9}: "
+    if row.get("error"):
+        return text + row["error"]
+    return text + f"{_fmt_time(row['median_s'])}, peak {_fmt_mem(row['peak_bytes'])}"
+
+
+def format_table(report: dict) -> str:
+    """A markdown table: one line per case, dtype and pass; implementations side by side."""
+    impls = [i for i in ("lucid_mlx", "mx.conv3d", "torch") if any(r["impl"] == i for r in report["results"])]
+    head = ["layer", "dtype", "pass"]
+    for impl in impls:
+        head += [f"{impl} time", f"{impl} peak"]
+    if "lucid_mlx" in impls and "torch" in impls:
+        head.append("lucid/torch")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    groups: dict[tuple, dict] = {}
+    for r in report["results"]:
+        groups.setdefault((r["case"], r["dtype"], r["mode"]), {})[r["impl"]] = r
+    for (case, dtype, mode), by_impl in groups.items():
+        cells = [report["cases"][case]["layer"], dtype, mode]
+        for impl in impls:
+            r = by_impl.get(impl)
+            if r is None:
+                cells += ["-", "-"]
+            elif r.get("error"):
+                cells += ["error", "-"]
+            else:
+                cells += [_fmt_time(r["median_s"]), _fmt_mem(r["peak_bytes"])]
+        if "lucid_mlx" in impls and "torch" in impls:
+            a, b = by_impl.get("lucid_mlx", {}), by_impl.get("torch", {})
+            ok = a.get("median_s") and b.get("median_s")
+            cells.append(f"{a['median_s'] / b['median_s']:.1f}x" if ok else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

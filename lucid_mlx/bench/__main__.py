@@ -1,0 +1,69 @@
+"""``python -m lucid_mlx.bench``: time and measure the fixed Conv3d layers.
+
+Examples::
+
+    python -m lucid_mlx.bench                       # every case, fwd and fwd+bwd, float32 and float16
+    python -m lucid_mlx.bench --cases dense depthwise --dtypes float32 --repeats 5
+    python -m lucid_mlx.bench --json bench.json --torch-memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import collect, environment, format_table
+from .cases import CASES, EXTRA_CASES
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lucid_mlx.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--cases", nargs="+", metavar="NAME",
+                   help=f"cases to run (default: all of {', '.join(CASES)}; also {', '.join(EXTRA_CASES)})")
+    p.add_argument("--dtypes", nargs="+", default=["float32", "float16"],
+                   choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
+    p.add_argument("--impls", nargs="+", default=["lucid_mlx", "mx.conv3d", "torch"],
+                   choices=["lucid_mlx", "mx.conv3d", "torch"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu"],
+                   help="MLX device; torch runs on the CPU, or on MPS with --device gpu")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
+    p.add_argument("--torch-threads", type=int, default=1,
+                   help="torch.set_num_threads; default 1, as MLX's CPU backend runs on one thread")
+    p.add_argument("--torch-memory", action="store_true",
+                   help="measure torch's max-RSS growth in a subprocess per run (slower)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.repeats < 1 or args.warmup < 0:
+        print("--repeats must be >= 1 and --warmup >= 0", file=sys.stderr)
+        return 2
+    try:
+        report = collect(
+            cases=args.cases, dtypes=args.dtypes, modes=args.modes, impls=args.impls,
+            device=args.device, repeats=args.repeats, warmup=args.warmup,
+            torch_threads=args.torch_threads, torch_memory=args.torch_memory,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    env = report["environment"]
+    print(f"lucid_mlx {env['lucid_mlx']} | MLX {env['mlx']} on {env['mlx_device']} | "
+          f"torch {env['torch'] or 'not installed'} ({env['torch_threads']} threads) | "
+          f"{env['machine']} | {env['cpu_count']} CPUs")
+    print(format_table(report))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
