@@ -256,3 +256,46 @@ def interpolate(x, out, scale_factors, mode, align_corners=False):
         return dx
 
     return y, vjp
+
+
+# ------------------------------------------------------------------ transposed convolution
+
+def conv_transpose3d(x, w, bias, stride, padding, output_padding, groups, dilation):
+    """Scatter definition: input voxel i adds x[i] * w[k] to output i*s - p + k*d.
+
+    x (N, C_in, D, H, W), w (C_in, C_out/groups, KD, KH, KW). Returns
+    (y, vjp(g) -> (dx, dw, dbias)).
+    """
+    n, c_in = x.shape[:2]
+    c_out_g, ks = w.shape[1], w.shape[2:]
+    c_in_g = c_in // groups
+    sizes = [(m - 1) * s - 2 * p + d * (k - 1) + op + 1
+             for m, k, s, p, op, d in zip(x.shape[2:], ks, stride, padding, output_padding, dilation)]
+    taps = []  # (input position, kernel offset, output position)
+    for i in itertools.product(*map(range, x.shape[2:])):
+        for k in itertools.product(*map(range, ks)):
+            o = tuple(ii * s - p + kk * d for ii, kk, s, p, d in zip(i, k, stride, padding, dilation))
+            if all(0 <= oo < m for oo, m in zip(o, sizes)):
+                taps.append((i, k, o))
+    y = np.zeros((n, c_out_g * groups, *sizes))
+    for g in range(groups):
+        cin = slice(g * c_in_g, (g + 1) * c_in_g)
+        cout = slice(g * c_out_g, (g + 1) * c_out_g)
+        for i, k, o in taps:
+            # (N, C_in_g) @ (C_in_g, C_out_g)
+            y[(slice(None), cout, *o)] += x[(slice(None), cin, *i)] @ w[(cin, slice(None), *k)]
+    if bias is not None:
+        y += np.reshape(bias, (1, -1, 1, 1, 1))
+
+    def vjp(gy):
+        dx, dw = np.zeros(x.shape), np.zeros(w.shape)
+        for g in range(groups):
+            cin = slice(g * c_in_g, (g + 1) * c_in_g)
+            cout = slice(g * c_out_g, (g + 1) * c_out_g)
+            for i, k, o in taps:
+                go = gy[(slice(None), cout, *o)]
+                dx[(slice(None), cin, *i)] += go @ w[(cin, slice(None), *k)].T
+                dw[(cin, slice(None), *k)] += x[(slice(None), cin, *i)].T @ go
+        return dx, dw, gy.sum(axis=(0, 2, 3, 4))
+
+    return y, vjp

@@ -2,6 +2,7 @@
 
 from . import functional
 from .conv import Conv3d
+from .conv_transpose import ConvTranspose3d
 from .normalization import BatchNorm3d, GroupNorm, InstanceNorm3d
 from .pooling import AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, MaxPool3d
 from .upsampling import Upsample
@@ -9,6 +10,7 @@ from .upsampling import Upsample
 __all__ = [
     "functional",
     "Conv3d",
+    "ConvTranspose3d",
     "MaxPool3d",
     "AvgPool3d",
     "AdaptiveAvgPool3d",
