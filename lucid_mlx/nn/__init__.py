@@ -3,6 +3,7 @@
 from . import functional
 from .conv import Conv3d
 from .conv_transpose import ConvTranspose3d
+from .dropout import Dropout3d
 from .normalization import BatchNorm3d, GroupNorm, InstanceNorm3d
 from .pooling import AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, MaxPool3d
 from .upsampling import Upsample
@@ -19,4 +20,5 @@ __all__ = [
     "InstanceNorm3d",
     "GroupNorm",
     "Upsample",
+    "Dropout3d",
 ]

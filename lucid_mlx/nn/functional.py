@@ -194,3 +194,4 @@ from ..ops.pool import (  # noqa: E402
 from ..ops.norm import batch_norm, group_norm, instance_norm  # noqa: E402
 from ..ops.upsample import interpolate  # noqa: E402
 from ..ops.conv_transpose import conv_transpose3d  # noqa: E402
+from ..ops.dropout import dropout3d  # noqa: E402
