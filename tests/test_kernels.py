@@ -215,6 +215,19 @@ def test_signature_declares_everything_the_body_uses(name):
         assert re.search(rf"\b{tparam}\b", body), f"template {tparam} unused by the body"
 
 
+@pytest.mark.parametrize("stem", sorted({spec.source for spec in library.KERNELS.values()}))
+def test_bodies_stay_in_the_dialect_both_compilers_accept(stem):
+    # What g++ would accept but Metal would not (or the shim cannot emulate).
+    code = re.sub(r"//[^\n]*", "", library.source(stem))
+    for pattern, why in [
+        (r"\bdouble\b|\d\.\d*(?![\deEf])", "Metal has no double (write float literals as 1.0f)"),
+        (r"\bstd::|#include", "no C++ standard library in Metal"),
+        (r"\batomic", "the harness runs threads one by one, so atomics would go untested"),
+        (r"\bnew\b|\bdelete\b|\bthrow\b|\btry\b", "no allocation or exceptions in Metal"),
+    ]:
+        assert not re.search(pattern, code), f"{stem}.metal: {why}"
+
+
 # --- Packaging ---------------------------------------------------------------
 
 def _can_build_offline() -> bool:
@@ -310,3 +323,37 @@ def test_selftest_reports_a_kernel_error(monkeypatch, capsys):
     monkeypatch.setattr(library, "launch", broken)
     assert selftest.main(metal=True) == 1
     assert "error: RuntimeError: Unable to build metal library" in capsys.readouterr().out
+
+
+# --- Random configurations ---------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def conv_cases(draw):
+    groups = draw(st.integers(1, 3))
+    cg = draw(st.integers(1, 2))
+    og = draw(st.integers(1, 2))
+    k = tuple(draw(st.integers(1, 3)) for _ in range(3))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(3))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(3))
+    pads = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(3))
+    # Each input size leaves room for at least one output position.
+    size = tuple(
+        max(1, d * (kk - 1) + 1 - lo - hi) + draw(st.integers(0, 4))
+        for d, kk, (lo, hi) in zip(dilation, k, pads)
+    )
+    n = draw(st.integers(1, 2))
+    return selftest.ConvCase("random", (n, groups * cg, *size), (groups * og, cg, *k), stride, pads, dilation, groups)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(case=conv_cases())
+def test_random_grouped_conv3d_matches_portable(case):
+    x, w, gy = selftest.conv_inputs(case)
+    got = selftest.conv_paths(case, x, w, gy, kconv.grouped_conv3d)
+    want = selftest.conv_paths(case, x, w, gy, grouped.grouped_conv3d)
+    for part in ("forward", "grad_input", "grad_weight"):
+        assert_close(got[part], want[part], mx.float32)

@@ -34,7 +34,12 @@ import numpy as np
 from lucid_mlx.kernels import library
 
 SHIM = Path(__file__).with_name("metal_shim.h")
-FLAGS = ["-std=c++17", "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", "-Wno-attributes"]
+# -Wdouble-promotion and -Wfloat-conversion stand in for Metal, which has no
+# double: a stray double literal or narrowing fails here as it would there.
+FLAGS = [
+    "-std=c++17", "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", "-Wno-attributes",
+    "-Wdouble-promotion", "-Wfloat-conversion",
+]
 
 _BUILTINS = {
     "thread_position_in_grid": "uint3{x, y, z}",
