@@ -263,3 +263,30 @@ def test_add_bias_uses_the_bias_gradient_kernel(gpu, launches):
     gb = mx.grad(lambda b: (dispatch.add_bias(y, b) * y).sum())(b)
     assert [c["name"] for c in launches] == ["conv3d_grad_bias", "conv3d_grad_bias"]
     np.testing.assert_allclose(np.array(gb), np.array(y.sum(axis=(0, 2, 3, 4))), rtol=1e-5)
+
+
+@needs_compiler
+def test_circular_grouped_conv3d_module_runs_both_kernels(gpu, launches):
+    import mlx.nn as mlx_nn
+
+    from lucid_mlx import nn
+
+    mx.random.seed(16)
+    layer = nn.Conv3d(4, 8, 3, padding=1, groups=4, padding_mode="circular")
+    x = mx.random.normal((1, 4, 4, 5, 3), key=mx.random.key(17))
+
+    def loss(model, x):
+        return (model(x) ** 2).sum()
+
+    got_loss, got = mlx_nn.value_and_grad(layer, loss)(layer, x)
+    got_gx = mx.grad(lambda x: loss(layer, x))(x)
+    probes = 5  # three conv kernels and the two pad kernels, once each
+    names = [c["name"] for c in launches[probes:]]
+    assert {"pad3d_circular", "pad3d_grad_circular", "grouped_conv3d", "grouped_conv3d_grad_weight"} <= set(names)
+    with dispatch.use_backend("portable"):
+        want_loss, want = mlx_nn.value_and_grad(layer, loss)(layer, x)
+        want_gx = mx.grad(lambda x: loss(layer, x))(x)
+    np.testing.assert_allclose(np.array(got_gx), np.array(want_gx), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got_loss.item(), want_loss.item(), rtol=1e-5)
+    for key in ("weight", "bias"):
+        np.testing.assert_allclose(np.array(got[key]), np.array(want[key]), rtol=1e-5, atol=1e-4)
