@@ -16,9 +16,11 @@ from . import library
 Triple = tuple[int, int, int]
 Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
-# Threads a split reduction aims for: enough to occupy an Apple GPU (tens of
-# cores x a few SIMD groups each) while each partial still sums thousands of
-# products, so the final mx.sum over chunks stays negligible.
+# Threads a split reduction aims for: about what an M-series GPU keeps in
+# flight (8-40 cores x ~1,000 threads), while each partial still sums
+# thousands of products so the final mx.sum over chunks stays negligible.
+# Reasoned, not measured (no Mac here); `python -m lucid_mlx.selftest`
+# prints kernel against portable times to tune it.
 REDUCTION_THREADS = 2**15
 
 
