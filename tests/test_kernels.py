@@ -11,6 +11,7 @@ to what float32 accumulation should give.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -183,7 +184,7 @@ def test_generated_signatures_match_snapshot():
     after checking that the harness still binds every argument correctly.
     """
     text = "".join(f"== {name}\n{sig}\n" for name, sig in _signatures().items())
-    if "LUCID_UPDATE_SIGNATURES" in __import__("os").environ:
+    if "LUCID_UPDATE_SIGNATURES" in os.environ:
         SIGNATURES.write_text(text)
     assert text == SIGNATURES.read_text()
 
