@@ -55,5 +55,5 @@ def conv3d(
         size = output_size(x.shape[2:], w.shape[2:], stride, pads, dilation)
         y = split.split_conv3d(_unsplit, x, w, stride, pads, dilation, groups, size)
     if bias is not None:
-        y = y + bias.reshape(1, -1, 1, 1, 1)
+        y = dispatch.add_bias(y, bias)
     return y
