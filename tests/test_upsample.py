@@ -28,6 +28,10 @@ CASES = [
     ("trilinear", True, (1, 7, 2), None, None),
     ("trilinear", False, None, (1.5, 1.1, 0.6), None),
     ("trilinear", False, None, 1.5, True),
+    # Integer factors take the gather-free paths (repeat, per-phase blends).
+    ("trilinear", False, None, (3, 2, 4), None),
+    ("nearest", None, None, (3, 2, 4), None),
+    ("trilinear", False, (3, 8, 10), None, None),
 ]
 
 

@@ -140,14 +140,80 @@ def interpolate(
             continue
         if linear:
             i0, i1, w0, w1 = linear_index(n_in, n_out, scale, bool(align_corners))
+            phases = _phases(i0, i1, w0, w1, n_in, n_out)
+            if phases is not None:
+                y = _linear_by_phase(y, axis, *phases)
+                continue
             shape = [n_out] + [1] * (x.ndim - axis - 1)
             y = (mx.take(y, mx.array(i0.astype(np.int32)), axis=axis) * mx.array(w0).reshape(shape)
                  + mx.take(y, mx.array(i1.astype(np.int32)), axis=axis) * mx.array(w1).reshape(shape))
         else:
             index = nearest_index(n_in, n_out, scale, exact=mode == "nearest-exact")
-            if not np.array_equal(index, np.arange(n_in)):
+            if np.array_equal(index, np.arange(n_in)):
+                continue
+            if n_out % n_in == 0 and np.array_equal(index, np.arange(n_out) // (n_out // n_in)):
+                y = _repeat(y, axis, n_out // n_in)
+            else:
                 y = mx.take(y, mx.array(index.astype(np.int32)), axis=axis)
     return y.astype(x.dtype)
+
+
+# Integer scale factors, the usual case in decoders, avoid gathers: measured on
+# 2x32x32^3 -> 64^3 (2 CPU cores), nearest 442 -> 67 ms forward and trilinear
+# (align_corners=False) 674 -> 180 ms forward; backward 40 ms for nearest.
+# The phase weights are read once per phase, so with factors like 3 (1/3 is
+# inexact in float32) they differ from PyTorch's per-pixel float32 weights by
+# under 1e-6.
+
+def _repeat(y: mx.array, axis: int, r: int) -> mx.array:
+    """Each element ``r`` times along ``axis`` (nearest with an integer factor)."""
+    shape = list(y.shape)
+    expanded = mx.expand_dims(y, axis + 1)
+    target = shape[: axis + 1] + [r] + shape[axis + 1:]
+    shape[axis] *= r
+    return mx.broadcast_to(expanded, target).reshape(shape)
+
+
+def _phases(i0, i1, w0, w1, n_in: int, n_out: int):
+    """Per-phase (offset, weight) if the linear resize has an integer factor.
+
+    With ``r = n_out / n_in``, output ``i * r + q`` blends pixels
+    ``i + off_q`` and ``i + off_q + 1`` (clamped to the edges) with weight
+    ``w_q`` on the second, for phases read off an interior block.  Returns
+    None unless that rule reproduces PyTorch's blend for every output (the
+    check compares the two as dense (n_out, n_in) matrices).
+    """
+    if n_out % n_in or n_in < 3:
+        return None
+    r = n_out // n_in
+    offsets, weights = i0[r: 2 * r] - 1, w1[r: 2 * r]
+    if not np.all((offsets == 0) | (offsets == -1)):
+        return None
+    rows = np.arange(n_out)
+    i, q = rows // r, rows % r
+    lo = np.clip(i + offsets[q], 0, n_in - 1)
+    hi = np.clip(i + offsets[q] + 1, 0, n_in - 1)
+    want, got = np.zeros((n_out, n_in)), np.zeros((n_out, n_in))
+    np.add.at(want, (rows, i0), w0)
+    np.add.at(want, (rows, i1), w1)
+    np.add.at(got, (rows, lo), 1 - weights[q])
+    np.add.at(got, (rows, hi), weights[q])
+    return (offsets, weights) if np.allclose(want, got, atol=1e-6) else None
+
+
+def _linear_by_phase(y: mx.array, axis: int, offsets, weights) -> mx.array:
+    """Blend ``y`` with its edge-clamped neighbours, one phase at a time, interleaved."""
+    n = y.shape[axis]
+    lead = (slice(None),) * axis
+    prev = mx.concatenate([y[lead + (slice(0, 1),)], y[lead + (slice(0, n - 1),)]], axis=axis)
+    nxt = mx.concatenate([y[lead + (slice(1, n),)], y[lead + (slice(n - 1, n),)]], axis=axis)
+    phases = []
+    for off, w in zip(offsets.tolist(), weights.tolist()):
+        lo, hi = (prev, y) if off == -1 else (y, nxt)
+        phases.append(lo * (1 - w) + hi * w)
+    shape = list(y.shape)
+    shape[axis] *= len(phases)
+    return mx.stack(phases, axis=axis + 1).reshape(shape)
 
 
 def _expected_rank(mode: str) -> int:
