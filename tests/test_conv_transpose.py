@@ -107,6 +107,9 @@ def test_module_init_shapes_output_size_and_edges():
     assert up(x[0]).shape == (6, 6, 7, 7)  # unbatched
     assert up(mx.zeros((0, 4, 3, 3, 3))).shape == (0, 6, 6, 7, 7)
     assert nn.ConvTranspose3d(2, 2, 2, dtype=mx.bfloat16).weight.dtype == mx.bfloat16
+    on_cpu = nn.ConvTranspose3d(4, 6, (2, 3, 3), stride=2, groups=2, device="cpu")
+    on_cpu.update(up.parameters())
+    np.testing.assert_array_equal(np.array(on_cpu(x + 1)), np.array(up(x + 1)))
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,14 @@ def test_norms_low_precision(dtype):
     assert nn.BatchNorm3d(4, dtype=dtype).running_var.dtype == dtype
 
 
+def test_device_argument_runs_on_that_device():
+    x = mx.random.normal(SHAPE, key=mx.random.key(4))
+    for cls, args in [(nn.BatchNorm3d, (3,)), (nn.InstanceNorm3d, (3,)), (nn.GroupNorm, (1, 3))]:
+        np.testing.assert_array_equal(np.array(cls(*args, device="cpu")(x)), np.array(cls(*args)(x)))
+    with pytest.raises(ValueError, match=r"`device` must be None, 'cpu', 'gpu'"):
+        nn.BatchNorm3d(3, device="tpu")
+
+
 @pytest.mark.parametrize("affine", [False, True])
 def test_instance_norm_matches_reference(affine):
     rng = np.random.default_rng(3)

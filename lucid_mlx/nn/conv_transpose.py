@@ -135,8 +135,8 @@ class ConvTranspose3d(nn.Module):
     def _output_padding(self, x: mx.array, output_size: Sequence[int]) -> tuple[int, int, int]:
         """The output padding that makes the output ``output_size`` (PyTorch's rule)."""
         size = list(output_size)
-        if len(size) in (x.ndim, x.ndim - 1) and len(size) > 3:
-            size = size[-3:]  # (N, C, D, H, W) or (C, D, H, W) given: keep the spatial part
+        if len(size) == x.ndim:
+            size = size[-3:]  # the full output shape given: keep its spatial part
         if len(size) != 3:
             raise ValueError(f"`output_size` must have 3 spatial sizes, got {tuple(output_size)}")
         pads = []
