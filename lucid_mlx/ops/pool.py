@@ -84,8 +84,8 @@ def _argmax_axis(x: mx.array, axis: int, index: np.ndarray, carried: list[mx.arr
 
     ``carried`` are integer arrays shaped like ``x`` (positions chosen along
     axes already reduced); they follow the same selection.  Returns the
-    maxima, the carried arrays reduced alongside, and the chosen positions
-    along this axis as ``index`` entries.
+    maxima, the carried arrays reduced alongside, and the chosen window slot
+    (``j`` of ``index[i, j]``, kept as a size-1 axis).
     """
     win = _windows(x, axis, index)
     choice = mx.stop_gradient(mx.argmax(win, axis=axis + 1, keepdims=True))
@@ -94,12 +94,17 @@ def _argmax_axis(x: mx.array, axis: int, index: np.ndarray, carried: list[mx.arr
         mx.take_along_axis(_windows(c, axis, index), choice, axis=axis + 1).squeeze(axis + 1)
         for c in carried
     ]
-    # Position along this axis = index[i, choice]; index[i, j] = base_i + step_j
-    # does not hold for adaptive bins, so look it up with a flat gather.
-    rows = mx.arange(index.shape[0]).reshape([-1] + [1] * (x.ndim - axis - 1))
+    return values, carried, choice
+
+
+def _chosen_position(index: np.ndarray, choice: mx.array, axis: int, ndim: int) -> mx.array:
+    """``index[i, choice]``: the input position picked along ``axis``.
+
+    A flat gather, since adaptive bins are not of the form base_i + step_j.
+    """
+    rows = mx.arange(index.shape[0]).reshape([-1] + [1] * (ndim - axis - 1))
     flat = mx.array(index.astype(np.int32).reshape(-1))
-    chosen = mx.take(flat, rows * index.shape[1] + choice.squeeze(axis + 1).astype(mx.int32))
-    return values, carried, chosen
+    return mx.take(flat, rows * index.shape[1] + choice.squeeze(axis + 1).astype(mx.int32))
 
 
 def _block_kernel(sizes, indexes, pads) -> tuple[int, int, int] | None:
@@ -147,8 +152,10 @@ def _max_separable(x: mx.array, indexes, pads, return_indices: bool):
     # W first, then H, then D: the first maximum at each stage is the first in
     # (d, h, w) order over the whole box (see the module docstring).
     for axis in (4, 3, 2):
-        x, positions, chosen = _argmax_axis(x, axis, indexes[axis - 2], positions)
+        index = indexes[axis - 2]
+        x, positions, choice = _argmax_axis(x, axis, index, positions)
         if return_indices:
+            chosen = _chosen_position(index, choice, axis, x.ndim)
             positions.append(chosen - pads[axis - 2][0])
     if not return_indices:
         return x, None
