@@ -48,10 +48,9 @@ class _NormBase(nn.Module):
         self.reset_parameters()
         if self.track_running_stats:
             self.freeze(keys=list(_BUFFERS), recurse=False)
-            self.running_mean = mx.zeros((num_features,), self._dtype)
-            self.running_var = mx.ones((num_features,), self._dtype)
 
     def reset_running_stats(self) -> None:
+        """Running mean to zeros, running variance to ones, batch count to 0."""
         if self.track_running_stats:
             self.running_mean = mx.zeros((self.num_features,), self._dtype)
             self.running_var = mx.ones((self.num_features,), self._dtype)
@@ -149,11 +148,11 @@ class BatchNorm3d(_NormBase):
                 self.num_batches_tracked = self.num_batches_tracked + 1
                 if momentum is None:  # cumulative average
                     momentum = 1.0 / self.num_batches_tracked.astype(mx.float32)
+            # Batch statistics in training, and always without running ones.
             use_batch = self.training or not self.track_running_stats
+            tracked = self.track_running_stats
             y, mean, var = _norm.batch_norm_stats(
-                x,
-                self["running_mean"] if self.track_running_stats and (update or not use_batch) else None,
-                self["running_var"] if self.track_running_stats and (update or not use_batch) else None,
+                x, self["running_mean"] if tracked else None, self["running_var"] if tracked else None,
                 weight, bias, use_batch, momentum, self.eps,
             )
             if update:
