@@ -208,3 +208,6 @@ def test_adaptive_pools_match_torch(out):
     _torch_check(nn.AdaptiveAvgPool3d(out), torch.nn.AdaptiveAvgPool3d(out), x, rng)
     _torch_check(nn.AdaptiveMaxPool3d(out), torch.nn.AdaptiveMaxPool3d(out), x, rng)
     assert repr(nn.AdaptiveMaxPool3d(out)) == repr(torch.nn.AdaptiveMaxPool3d(out))
+    _, idx = F.adaptive_max_pool3d(mx.array(x.astype(np.float32)), out, return_indices=True)
+    _, tidx = torch.nn.functional.adaptive_max_pool3d(torch.tensor(x), out, return_indices=True)
+    np.testing.assert_array_equal(np.array(idx), tidx.numpy())
