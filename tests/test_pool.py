@@ -47,13 +47,18 @@ def ref_t(v):
 
 
 @pytest.mark.parametrize("dtype", [mx.float16, mx.bfloat16])
-def test_max_pool3d_low_precision(dtype):
+def test_pools_low_precision(dtype):
     rng = np.random.default_rng(1)
     x, xr = rounded(rng, SHAPE, dtype)
     y = nn.MaxPool3d(3, 2, 1)(x)
     assert y.dtype == dtype
     # A max selects an element: exact in any dtype.
     np.testing.assert_array_equal(to_np(y), ref.max_pool3d(xr, (3,) * 3, (2,) * 3, (1,) * 3, (1,) * 3, False)[0])
+    y = F.avg_pool3d(x, 3, 2, 1, True, False)
+    assert y.dtype == dtype
+    assert_close(y, ref.avg_pool3d(xr, (3,) * 3, (2,) * 3, (1,) * 3, True, False, None)[0])
+    assert_close(F.adaptive_avg_pool3d(x, (2, 3, 4)), ref.adaptive_avg_pool3d(xr, (2, 3, 4))[0])
+    assert_close(F.adaptive_max_pool3d(x, (2, 3, 4)), ref.adaptive_max_pool3d(xr, (2, 3, 4))[0])
 
 
 def test_max_pool3d_hand_computed_and_ties():
