@@ -108,3 +108,104 @@ def test_save_then_load_safetensors(tmp_path):
     np.testing.assert_array_equal(np.array(src(x)), np.array(dst(x)))
     with pytest.raises(ValueError, match="must be a file name ending in .safetensors"):
         save_torch_state_dict(src, tmp_path / "w.pt")
+
+
+# ---- a PyTorch 3-D U-Net and its lucid_mlx twin ----------------------------------
+
+def _twins():
+    """A PyTorch U-Net covering grouped Conv3d, BatchNorm3d, MaxPool3d,
+    ConvTranspose3d and Upsample, its lucid_mlx twin, and a shared input."""
+    torch = pytest.importorskip("torch")
+    tnn = torch.nn
+
+    class TorchNet(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = tnn.Sequential(tnn.Conv3d(2, 8, 3, padding=1), tnn.BatchNorm3d(8), tnn.ReLU(),
+                                      tnn.Conv3d(8, 8, 3, padding=1, groups=4, bias=False), tnn.BatchNorm3d(8))
+            self.pool = tnn.MaxPool3d(2)
+            self.mid = tnn.Conv3d(8, 12, 3, padding=1, groups=2)
+            self.up = tnn.ConvTranspose3d(12, 8, 2, stride=2, groups=2)
+            self.up2 = tnn.Upsample(scale_factor=2, mode="trilinear", align_corners=False)
+            self.head = tnn.ModuleList([tnn.Conv3d(16, 3, 1), tnn.Conv3d(12, 3, 1)])
+
+        def forward(self, x):
+            skip = self.enc(x)
+            deep = torch.relu(self.mid(self.pool(skip)))
+            fine = self.head[0](torch.cat([self.up(deep), skip], 1))
+            return fine + self.up2(self.head[1](deep))
+
+    class MlxNet(mnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = mnn.Sequential(lnn.Conv3d(2, 8, 3, padding=1), lnn.BatchNorm3d(8), mnn.ReLU(),
+                                      lnn.Conv3d(8, 8, 3, padding=1, groups=4, bias=False), lnn.BatchNorm3d(8))
+            self.pool = lnn.MaxPool3d(2)
+            self.mid = lnn.Conv3d(8, 12, 3, padding=1, groups=2)
+            self.up = lnn.ConvTranspose3d(12, 8, 2, stride=2, groups=2)
+            self.up2 = lnn.Upsample(scale_factor=2, mode="trilinear", align_corners=False)
+            self.head = [lnn.Conv3d(16, 3, 1), lnn.Conv3d(12, 3, 1)]
+
+        def __call__(self, x):
+            skip = self.enc(x)
+            deep = mnn.relu(self.mid(self.pool(skip)))
+            fine = self.head[0](mx.concatenate([self.up(deep), skip], axis=1))
+            return fine + self.up2(self.head[1](deep))
+
+    torch.manual_seed(0)
+    original = TorchNet()
+    with torch.no_grad():  # move the running statistics away from their defaults
+        for _ in range(2):
+            original(torch.randn(2, 2, 8, 10, 6))
+    original.eval()
+    x = np.random.default_rng(3).standard_normal((2, 2, 8, 10, 6)).astype(np.float32)
+    with torch.no_grad():
+        expected = original(torch.from_numpy(x)).numpy()
+    return torch, original, MlxNet, x, expected
+
+
+def _check(twin, x, expected):
+    twin.eval()
+    np.testing.assert_allclose(np.array(twin(mx.array(x))), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_twin_from_state_dict_matches_pytorch():
+    torch, original, MlxNet, x, expected = _twins()
+    twin = MlxNet()
+    assert load_torch_state_dict(twin, original.state_dict()) == ([], [])
+    assert twin.enc.layers[1].num_batches_tracked.item() == 2
+    _check(twin, x, expected)
+
+
+def test_twin_from_files_matches_pytorch(tmp_path):
+    torch, original, MlxNet, x, expected = _twins()
+    from safetensors.torch import save_file
+    save_file(original.state_dict(), tmp_path / "net.safetensors")
+    torch.save(original.state_dict(), tmp_path / "net.pt")
+    for path in ("net.safetensors", "net.pt"):
+        twin = MlxNet()
+        load_torch_state_dict(twin, tmp_path / path)
+        _check(twin, x, expected)
+
+
+def test_bfloat16_tensors_load():
+    torch = pytest.importorskip("torch")
+    w = torch.randn(1, 4, 1, 1, 1).to(torch.bfloat16)
+    model = Small()
+    load_torch_state_dict(model, {"head.weight": w}, strict=False)
+    np.testing.assert_array_equal(np.array(model.head.weight), w.float().numpy())
+
+
+def test_save_then_torch_load_round_trip(tmp_path):
+    torch, original, MlxNet, x, expected = _twins()
+    from safetensors.torch import load_file
+    twin = MlxNet()
+    load_torch_state_dict(twin, original.state_dict())
+    save_torch_state_dict(twin, tmp_path / "back.safetensors")
+    state = load_file(tmp_path / "back.safetensors")
+    assert state["enc.1.num_batches_tracked"].dtype == torch.int64
+    fresh = type(original)()
+    result = fresh.load_state_dict(state)
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    for key, value in original.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
