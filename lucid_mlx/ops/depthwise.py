@@ -1,0 +1,207 @@
+"""Depthwise conv3d (one input channel per group) as fused shifted-slice sums.
+
+The output is a sum over kernel taps of a strided view of the padded input
+times one weight per channel.  Each sum is traced once per layer geometry
+by ``mx.compile``, which on the CPU fuses the multiply-adds of many taps
+into one generated loop over the output: at 2x64x32^3, k=3, padding 1 the
+forward took 0.056 s fused against 0.15 s as separate MLX ops.
+
+The vjp is written out rather than left to autodiff, whose vjp of every
+view is a padded-input-sized scatter (the lead's unfused version took 0.97 s
+forward+backward at 2x64x32^3 and 20 s with a 7^3 kernel at 1x32x32^3):
+
+* input gradient: the same fused sum, run over the cotangent (dilated by
+  the stride, zero-padded) with the taps flipped;
+* weight gradient: for each tap, the product of its input view with the
+  cotangent summed over the batch and the volume.  MLX cannot fuse a
+  product into a reduction, but the sum over depth planes can be written
+  as a sum of views, which it does fuse (see :func:`_row_products`).
+
+Computation is in float32 whatever the input dtype, as for MLX's CPU
+convolutions; results are cast back.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import mlx.core as mx
+
+Triple = tuple[int, int, int]
+Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+
+# Above this many taps a sum is split by kernel-depth plane, so the
+# generated kernel (and its compile time) stays small: 7^3 = 343 taps.
+_MAX_FUSED_TAPS = 64
+
+_compile_ok: bool | None = None
+
+
+def _views(xp: mx.array, size: Triple, kernel: Triple, stride: Triple, dilation: Triple,
+           start: Triple, planes: range):
+    """(tap index, strided view of ``xp``) for the kernel-depth planes in ``planes``."""
+    kd, kh, kw = kernel
+    for a in planes:
+        for b in range(kh):
+            for c in range(kw):
+                lo = (start[0] + a * dilation[0], start[1] + b * dilation[1], start[2] + c * dilation[2])
+                view = xp[
+                    :,
+                    :,
+                    lo[0] : lo[0] + (size[0] - 1) * stride[0] + 1 : stride[0],
+                    lo[1] : lo[1] + (size[1] - 1) * stride[1] + 1 : stride[1],
+                    lo[2] : lo[2] + (size[2] - 1) * stride[2] + 1 : stride[2],
+                ]
+                yield (a * kh + b) * kw + c, view
+
+
+@functools.lru_cache(maxsize=128)
+def _tap_sum(kernel: Triple, stride: Triple, dilation: Triple, size: Triple, start: Triple,
+             planes: tuple[int, int], fused: bool):
+    """sum_t view_t(xp) * taps[:, t] over the planes [planes[0], planes[1])."""
+
+    def tap_sum(xp: mx.array, taps: mx.array) -> mx.array:
+        acc = None
+        for t, view in _views(xp, size, kernel, stride, dilation, start, range(*planes)):
+            term = view * taps[:, t].reshape(1, -1, 1, 1, 1)
+            acc = term if acc is None else acc + term
+        return acc
+
+    return mx.compile(tap_sum) if fused else tap_sum
+
+
+def _can_compile() -> bool:
+    """Whether ``mx.compile`` works here (on the CPU it runs a C++ compiler)."""
+    global _compile_ok
+    if _compile_ok is None:
+        try:
+            probe = mx.compile(lambda a, b: a * b + a)(mx.ones((4,)), mx.ones((4,)))
+            mx.eval(probe)
+            _compile_ok = True
+        except Exception:  # noqa: BLE001 - any failure means: do not fuse
+            _compile_ok = False
+    return _compile_ok
+
+
+def _weighted_sum(xp: mx.array, taps: mx.array, kernel: Triple, stride: Triple, dilation: Triple,
+                  size: Triple, start: Triple = (0, 0, 0)) -> mx.array:
+    kd, kh, kw = kernel
+    step = kd if kd * kh * kw <= _MAX_FUSED_TAPS else max(1, _MAX_FUSED_TAPS // (kh * kw))
+    fused = _can_compile()
+    acc = None
+    for a in range(0, kd, step):
+        part = _tap_sum(kernel, stride, dilation, size, start, (a, min(kd, a + step)), fused)(xp, taps)
+        acc = part if acc is None else acc + part
+    return acc
+
+
+# A weight-gradient sum covers at most this many output-depth planes, so a
+# generated kernel reads a bounded number of views.
+_GW_PLANES = 32
+
+
+@functools.lru_cache(maxsize=256)
+def _row_products(kernel: Triple, stride: Triple, dilation: Triple, size: Triple, a: int, b: int,
+                  planes: tuple[int, int], fused: bool):
+    """For taps (a, b, 0..KW-1): sum over output planes of input plane times cotangent plane.
+
+    Slicing one depth plane at a time turns most of the reduction into a
+    sum of views that ``mx.compile`` fuses with the products, leaving an
+    (N, C, H_out, W_out) array per tap to reduce: 0.09 s at 2x64x32^3, k=3,
+    against 0.33 s for a product and a full reduction per tap.
+    """
+    _, _, kw = kernel
+    hs = slice(b * dilation[1], b * dilation[1] + (size[1] - 1) * stride[1] + 1, stride[1])
+
+    def row(xp: mx.array, cot: mx.array) -> list[mx.array]:
+        outs = []
+        for c in range(kw):
+            ws = slice(c * dilation[2], c * dilation[2] + (size[2] - 1) * stride[2] + 1, stride[2])
+            acc = None
+            for d in range(*planes):
+                term = xp[:, :, a * dilation[0] + d * stride[0], hs, ws] * cot[:, :, d]
+                acc = term if acc is None else acc + term
+            outs.append(acc)
+        return outs
+
+    return mx.compile(row) if fused else row
+
+
+def _weight_grad(xp: mx.array, cot: mx.array, kernel: Triple, stride: Triple, dilation: Triple,
+                 size: Triple) -> mx.array:
+    """(C, KD*KH*KW) weight gradient in float32."""
+    kd, kh, _ = kernel
+    fused = _can_compile()
+    cols = []
+    for a in range(kd):
+        for b in range(kh):
+            row = None
+            for d0 in range(0, size[0], _GW_PLANES):
+                planes = (d0, min(size[0], d0 + _GW_PLANES))
+                parts = _row_products(kernel, stride, dilation, size, a, b, planes, fused)(xp, cot)
+                sums = [p.sum(axis=(0, 2, 3)) for p in parts]
+                row = sums if row is None else [r + q for r, q in zip(row, sums)]
+            cols.extend(row)
+    return mx.stack(cols, axis=1)
+
+
+def _f32(a: mx.array) -> mx.array:
+    return a if a.dtype == mx.float32 else a.astype(mx.float32)
+
+
+def _out_size(size, kernel, stride, pads, dilation) -> Triple:
+    return tuple(
+        (n + lo + hi - d * (k - 1) - 1) // s + 1
+        for n, k, s, (lo, hi), d in zip(size, kernel, stride, pads, dilation)
+    )  # type: ignore[return-value]
+
+
+def depthwise_conv3d(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dilation: Triple) -> mx.array:
+    """Grouped conv3d with groups == C_in (NCDHW); ``w`` is (C_in * m, 1, KD, KH, KW).
+
+    Output channel ``o`` reads input channel ``o // m``, as in PyTorch.
+    """
+    kernel: Triple = tuple(w.shape[2:])  # type: ignore[assignment]
+    c_in, c_out = x.shape[1], w.shape[0]
+    mult = c_out // c_in
+    size = _out_size(x.shape[2:], kernel, stride, pads, dilation)
+
+    @mx.custom_function
+    def conv(x, w):
+        xr = mx.repeat(x, mult, axis=1) if mult > 1 else x
+        xp = mx.pad(_f32(xr), [(0, 0), (0, 0), *pads])
+        y = _weighted_sum(xp, _f32(w.reshape(c_out, -1)), kernel, stride, dilation, size)
+        return y if y.dtype == x.dtype else y.astype(x.dtype)
+
+    @conv.vjp
+    def conv_vjp(primals, cotangent, output):
+        x, w = primals
+        cot = _f32(cotangent[0] if isinstance(cotangent, (list, tuple)) else cotangent)
+        n = x.shape[0]
+        # Spread the cotangent onto the stride-1 grid, then pad it so that
+        # every input plane sees all the taps that read it.
+        if any(s > 1 for s in stride):
+            spread = tuple((o - 1) * s + 1 for o, s in zip(size, stride))
+            grid = mx.zeros((n, c_out, *spread), dtype=mx.float32)
+            grid[:, :, :: stride[0], :: stride[1], :: stride[2]] = cot
+        else:
+            grid = cot
+        reach = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+        padded = tuple(xs + lo + hi for xs, (lo, hi) in zip(x.shape[2:], pads))
+        cot_pad = [(0, 0), (0, 0)] + [
+            (r, p - g) for r, p, g in zip(reach, padded, grid.shape[2:])
+        ]
+        gp = mx.pad(grid, cot_pad)
+        flipped = _f32(w.reshape(c_out, -1)[:, ::-1])
+        starts = tuple(lo for lo, _ in pads)
+        gx = _weighted_sum(gp, flipped, kernel, (1, 1, 1), dilation, tuple(x.shape[2:]), starts)
+        if mult > 1:
+            gx = gx.reshape(n, c_in, mult, *x.shape[2:]).sum(axis=2)
+
+        xr = mx.repeat(x, mult, axis=1) if mult > 1 else x
+        xp = mx.pad(_f32(xr), [(0, 0), (0, 0), *pads])
+        gw = _weight_grad(xp, cot, kernel, stride, dilation, size).reshape(w.shape)
+        return (gx if gx.dtype == x.dtype else gx.astype(x.dtype),
+                gw if gw.dtype == w.dtype else gw.astype(w.dtype))
+
+    return conv(x, w)
