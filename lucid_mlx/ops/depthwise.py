@@ -27,42 +27,43 @@ import functools
 
 import mlx.core as mx
 
+from .evaluation import detached, try_eval
+
 Triple = tuple[int, int, int]
 Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
-# Above this many taps a sum is split by kernel-depth plane, so the
-# generated kernel (and its compile time) stays small: 7^3 = 343 taps.
-_MAX_FUSED_TAPS = 64
+# Taps summed per evaluation step (whole kernel rows of KW taps).
+STEP_TAPS = 9
 
 _compile_ok: bool | None = None
 
 
 def _views(xp: mx.array, size: Triple, kernel: Triple, stride: Triple, dilation: Triple,
-           start: Triple, planes: range):
-    """(tap index, strided view of ``xp``) for the kernel-depth planes in ``planes``."""
-    kd, kh, kw = kernel
-    for a in planes:
-        for b in range(kh):
-            for c in range(kw):
-                lo = (start[0] + a * dilation[0], start[1] + b * dilation[1], start[2] + c * dilation[2])
-                view = xp[
-                    :,
-                    :,
-                    lo[0] : lo[0] + (size[0] - 1) * stride[0] + 1 : stride[0],
-                    lo[1] : lo[1] + (size[1] - 1) * stride[1] + 1 : stride[1],
-                    lo[2] : lo[2] + (size[2] - 1) * stride[2] + 1 : stride[2],
-                ]
-                yield (a * kh + b) * kw + c, view
+           start: Triple, rows: range):
+    """(tap index, strided view of ``xp``) for the kernel rows (a * KH + b) in ``rows``."""
+    _, kh, kw = kernel
+    for r in rows:
+        a, b = divmod(r, kh)
+        for c in range(kw):
+            lo = (start[0] + a * dilation[0], start[1] + b * dilation[1], start[2] + c * dilation[2])
+            view = xp[
+                :,
+                :,
+                lo[0] : lo[0] + (size[0] - 1) * stride[0] + 1 : stride[0],
+                lo[1] : lo[1] + (size[1] - 1) * stride[1] + 1 : stride[1],
+                lo[2] : lo[2] + (size[2] - 1) * stride[2] + 1 : stride[2],
+            ]
+            yield r * kw + c, view
 
 
 @functools.lru_cache(maxsize=128)
 def _tap_sum(kernel: Triple, stride: Triple, dilation: Triple, size: Triple, start: Triple,
-             planes: tuple[int, int], fused: bool):
-    """sum_t view_t(xp) * taps[:, t] over the planes [planes[0], planes[1])."""
+             rows: tuple[int, int], fused: bool):
+    """sum_t view_t(xp) * taps[:, t] over the kernel rows [rows[0], rows[1])."""
 
     def tap_sum(xp: mx.array, taps: mx.array) -> mx.array:
         acc = None
-        for t, view in _views(xp, size, kernel, stride, dilation, start, range(*planes)):
+        for t, view in _views(xp, size, kernel, stride, dilation, start, range(*rows)):
             term = view * taps[:, t].reshape(1, -1, 1, 1, 1)
             acc = term if acc is None else acc + term
         return acc
@@ -85,13 +86,24 @@ def _can_compile() -> bool:
 
 def _weighted_sum(xp: mx.array, taps: mx.array, kernel: Triple, stride: Triple, dilation: Triple,
                   size: Triple, start: Triple = (0, 0, 0)) -> mx.array:
-    kd, kh, kw = kernel
-    step = kd if kd * kh * kw <= _MAX_FUSED_TAPS else max(1, _MAX_FUSED_TAPS // (kh * kw))
+    """The tap sum, evaluated a few taps at a time unless a transformation forbids it.
+
+    Unevaluated, a 27-term sum at 2x64x32^3 held 256 MiB of products
+    scheduled ahead of the computation, and 2.8 GB with 343 terms under
+    mx.grad; in steps of STEP_TAPS taps each step's result is evaluated and
+    cut from its graph.
+    """
+    _, kh, kw = kernel
+    per_step = max(1, STEP_TAPS // kw)
     fused = _can_compile()
-    acc = None
-    for a in range(0, kd, step):
-        part = _tap_sum(kernel, stride, dilation, size, start, (a, min(kd, a + step)), fused)(xp, taps)
+    acc, lazy = None, False
+    for r in range(0, kernel[0] * kh, per_step):
+        rows = (r, min(kernel[0] * kh, r + per_step))
+        part = _tap_sum(kernel, stride, dilation, size, start, rows, fused)(xp, taps)
         acc = part if acc is None else acc + part
+        lazy = try_eval([acc], lazy)
+        if not lazy:
+            acc = detached(acc)
     return acc
 
 
@@ -132,7 +144,7 @@ def _weight_grad(xp: mx.array, cot: mx.array, kernel: Triple, stride: Triple, di
     """(C, KD*KH*KW) weight gradient in float32."""
     kd, kh, _ = kernel
     fused = _can_compile()
-    cols = []
+    cols, lazy = [], False
     for a in range(kd):
         for b in range(kh):
             row = None
@@ -141,7 +153,10 @@ def _weight_grad(xp: mx.array, cot: mx.array, kernel: Triple, stride: Triple, di
                 parts = _row_products(kernel, stride, dilation, size, a, b, planes, fused)(xp, cot)
                 sums = [p.sum(axis=(0, 2, 3)) for p in parts]
                 row = sums if row is None else [r + q for r, q in zip(row, sums)]
-            cols.extend(row)
+            # Evaluate row by row: unevaluated, the 1728 plane products of a
+            # 2x64x32^3 layer were all scheduled at once (320 MiB).
+            lazy = try_eval(row, lazy)
+            cols.extend(row if lazy else [detached(r) for r in row])
     return mx.stack(cols, axis=1)
 
 
@@ -166,12 +181,20 @@ def depthwise_conv3d(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dila
     mult = c_out // c_in
     size = _out_size(x.shape[2:], kernel, stride, pads, dilation)
 
-    @mx.custom_function
-    def conv(x, w):
+    def forward(x: mx.array, w: mx.array) -> mx.array:
         xr = mx.repeat(x, mult, axis=1) if mult > 1 else x
         xp = mx.pad(_f32(xr), [(0, 0), (0, 0), *pads])
         y = _weighted_sum(xp, _f32(w.reshape(c_out, -1)), kernel, stride, dilation, size)
         return y if y.dtype == x.dtype else y.astype(x.dtype)
+
+    @mx.custom_function
+    def conv(x, w):
+        return forward(x, w)
+
+    @conv.jvp
+    def conv_jvp(primals, tangents):
+        (x, w), (tx, tw) = primals, tangents
+        return forward(tx, w) + forward(x, tw)
 
     @conv.vjp
     def conv_vjp(primals, cotangent, output):
@@ -197,11 +220,12 @@ def depthwise_conv3d(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dila
         gx = _weighted_sum(gp, flipped, kernel, (1, 1, 1), dilation, tuple(x.shape[2:]), starts)
         if mult > 1:
             gx = gx.reshape(n, c_in, mult, *x.shape[2:]).sum(axis=2)
+        gx = gx if gx.dtype == x.dtype else gx.astype(x.dtype)
 
         xr = mx.repeat(x, mult, axis=1) if mult > 1 else x
         xp = mx.pad(_f32(xr), [(0, 0), (0, 0), *pads])
         gw = _weight_grad(xp, cot, kernel, stride, dilation, size).reshape(w.shape)
-        return (gx if gx.dtype == x.dtype else gx.astype(x.dtype),
-                gw if gw.dtype == w.dtype else gw.astype(w.dtype))
+        gw = gw if gw.dtype == w.dtype else gw.astype(w.dtype)
+        return gx, gw
 
     return conv(x, w)
