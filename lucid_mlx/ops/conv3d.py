@@ -29,6 +29,23 @@ def dense_conv3d(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dilation
     return y.transpose(0, 4, 1, 2, 3)
 
 
+def dense_grad_input(cot: mx.array, w: mx.array, cot_pads: Pairs, dilation: Triple) -> mx.array:
+    """Input gradient of a stride-1 ``groups == 1`` convolution (NCDHW).
+
+    It is the convolution of the cotangent, padded by ``cot_pads``, with the
+    kernel flipped and its channel axes swapped; ``mx.conv_general`` flips
+    the kernel itself (``flip=True``).
+    """
+    y = mx.conv_general(
+        cot.transpose(0, 2, 3, 4, 1),
+        w.transpose(1, 2, 3, 4, 0),
+        padding=([lo for lo, _ in cot_pads], [hi for _, hi in cot_pads]),
+        kernel_dilation=list(dilation),
+        flip=True,
+    )
+    return y.transpose(0, 4, 1, 2, 3)
+
+
 def _unsplit(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dilation: Triple, groups: int) -> mx.array:
     if groups == 1:
         return dense_conv3d(x, w, stride, pads, dilation)
@@ -53,7 +70,8 @@ def conv3d(
         # Within the workspace budget this is one call of _unsplit; above it,
         # batch chunks and output-depth slabs evaluated one after another.
         size = output_size(x.shape[2:], w.shape[2:], stride, pads, dilation)
-        y = split.split_conv3d(_unsplit, x, w, stride, pads, dilation, groups, size)
+        grad_input = dense_grad_input if groups == 1 else None
+        y = split.split_conv3d(_unsplit, x, w, stride, pads, dilation, groups, size, grad_input)
     if bias is not None:
         y = dispatch.add_bias(y, bias)
     return y
