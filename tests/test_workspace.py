@@ -100,12 +100,13 @@ def test_split_float16():
         _close(a, b, mx.float16)
 
 
-def test_split_under_grad_and_compile():
+@pytest.mark.parametrize("stride", [1, (2, 1, 1)])  # input-slab and overlap-add vjps
+def test_split_under_grad_and_compile(stride):
     x = mx.random.normal((1, 3, 9, 5, 5), key=mx.random.key(7))
     w = mx.random.normal((4, 3, 3, 3, 3), key=mx.random.key(8))
 
     def loss(x, w):
-        return (F.conv3d(x, w, padding=1, stride=(2, 1, 1)) ** 2).sum()
+        return (F.conv3d(x, w, padding=1, stride=stride) ** 2).sum()
 
     grad = mx.grad(loss, argnums=(0, 1))
     lucid_mlx.set_workspace_limit(None)
