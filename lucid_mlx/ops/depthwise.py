@@ -121,9 +121,9 @@ def _row_products(kernel: Triple, stride: Triple, dilation: Triple, size: Triple
     """For taps (a, b, 0..KW-1): sum over output planes of input plane times cotangent plane.
 
     Slicing one depth plane at a time turns most of the reduction into a
-    sum of views that ``mx.compile`` fuses with the products, leaving an
-    (N, C, H_out, W_out) array per tap to reduce: 0.09 s at 2x64x32^3, k=3,
-    against 0.33 s for a product and a full reduction per tap.
+    sum of views, leaving an (N, C, H_out, W_out) array per tap to reduce:
+    fused by ``mx.compile`` (outside transformations) 0.09 s at 2x64x32^3,
+    k=3, against 0.33 s for a product and a full reduction per tap.
     """
     _, _, kw = kernel
     hs = slice(b * dilation[1], b * dilation[1] + (size[1] - 1) * stride[1] + 1, stride[1])
