@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import mlx.core as mx
 
-from . import dispatch, split
+from . import depthwise, dispatch, split
 from .grouped import output_size
 
 Triple = tuple[int, int, int]
@@ -71,7 +71,12 @@ def conv3d(
         # batch chunks and output-depth slabs evaluated one after another.
         size = output_size(x.shape[2:], w.shape[2:], stride, pads, dilation)
         grad_input = dense_grad_input if groups == 1 else None
-        y = split.split_conv3d(_unsplit, x, w, stride, pads, dilation, groups, size, grad_input)
+        # On the CPU the dispatcher runs depthwise layers on ops.depthwise,
+        # whose forward evaluates eagerly; its gradients come without it.
+        cpu = mx.default_device().type == mx.cpu
+        piece_grads = depthwise.depthwise_grads if cpu and groups > 1 and w.shape[1] == 1 else None
+        y = split.split_conv3d(_unsplit, x, w, stride, pads, dilation, groups, size, grad_input,
+                               piece_grads)
     if bias is not None:
         y = dispatch.add_bias(y, bias)
     return y

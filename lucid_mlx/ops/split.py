@@ -42,6 +42,7 @@ Triple = tuple[int, int, int]
 Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 Inner = Callable[[mx.array, mx.array, Triple, Pairs, Triple, int], mx.array]
 GradInput = Callable[[mx.array, mx.array, Pairs, Triple], mx.array]
+PieceGrads = Callable[[mx.array, mx.array, mx.array, Triple, Pairs, Triple], tuple[mx.array, mx.array]]
 
 # MLX computes CPU convolutions in float32 whatever the input dtype.
 _UNFOLD_ITEMSIZE = 4
@@ -123,11 +124,15 @@ def _pieces(n: int, samples: int, out_d: int, planes: int, depth: int, k: int, s
 
 def split_conv3d(inner: Inner, x: mx.array, w: mx.array, stride: Triple, pads: Pairs,
                  dilation: Triple, groups: int, out_size: Triple,
-                 grad_input: GradInput | None = None) -> mx.array:
+                 grad_input: GradInput | None = None,
+                 piece_grads: PieceGrads | None = None) -> mx.array:
     """``inner(x, w, ...)`` computed piece by piece within the workspace budget.
 
     ``grad_input(cot, w, cot_pads, dilation)``, given for a stride-1 path,
     computes an input gradient directly from a window of the cotangent.
+    ``piece_grads(x, w, cot, stride, pads, dilation)``, given for a path
+    whose forward is evaluated eagerly, returns a piece's two gradients
+    without running its forward again.
     """
     limit = workspace.get_workspace_limit()
     n, depth, out_d = x.shape[0], x.shape[2], out_size[0]
@@ -192,8 +197,12 @@ def split_conv3d(inner: Inner, x: mx.array, w: mx.array, stride: Triple, pads: P
                 if b <= a:
                     continue
                 fresh = len(done)
-                _, (gxs, gws) = mx.vjp(piece_fn(pl, ph), [x[n0:n1, :, a:b], w],
-                                       [cot[n0:n1, :, d0:d1]])
+                if piece_grads is not None:
+                    gxs, gws = piece_grads(x[n0:n1, :, a:b], w, cot[n0:n1, :, d0:d1], stride,
+                                           ((pl, ph), *rest), dilation)
+                else:
+                    _, (gxs, gws) = mx.vjp(piece_fn(pl, ph), [x[n0:n1, :, a:b], w],
+                                           [cot[n0:n1, :, d0:d1]])
                 gw = gw + gws.astype(mx.float32)
                 gxs = gxs.astype(mx.float32)
                 if acc is None:
