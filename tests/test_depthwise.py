@@ -53,3 +53,14 @@ def test_unfused_fallback(monkeypatch):
     cot = mx.ones(ref(x, w).shape)
     for g, r in zip(_grads(new, x, w, cot), _grads(ref, x, w, cot)):
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+
+
+def test_jvp_matches_reference():
+    xs, ws, stride, pads, dilation = CASES[1]
+    x, w = mx.random.normal(xs, key=mx.random.key(5)), mx.random.normal(ws, key=mx.random.key(6))
+    tx, tw = mx.random.normal(xs, key=mx.random.key(7)), mx.random.normal(ws, key=mx.random.key(8))
+    ref = lambda x, w: grouped.depthwise_conv3d(x, w, stride, pads, dilation)  # noqa: E731
+    new = lambda x, w: depthwise.depthwise_conv3d(x, w, stride, pads, dilation)  # noqa: E731
+    (got,) = mx.jvp(new, [x, w], [tx, tw])[1]
+    (want,) = mx.jvp(ref, [x, w], [tx, tw])[1]
+    np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-4, atol=1e-4)
