@@ -79,7 +79,8 @@ def sample_patches(image: np.ndarray, labels: np.ndarray, regions: list[tuple[in
                    patch: int, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Random jittered, flipped patches from the training regions only.
 
-    Each region is cut out first and resampled with mirror boundaries, so a
+    Patches are centred on foreground voxels.  Each region is cut out first
+    and resampled with mirror boundaries, so a
     patch near the slab reflects training anatomy instead of reading the
     held-out slices; that is also what lets a patch be taller than a region.
 
@@ -92,7 +93,13 @@ def sample_patches(image: np.ndarray, labels: np.ndarray, regions: list[tuple[in
     for n in range(batch):
         z0, z1 = regions[rng.choice(len(regions), p=sizes / sizes.sum())]
         img, lab = image[:, :, z0:z1], labels[:, :, z0:z1]
-        centre = rng.uniform(0, img.shape) - 0.5
+        # Centred on a random foreground voxel: uniform centres gave many
+        # all-background patches, which teach nothing and bias the Dice term.
+        foreground = np.flatnonzero(lab)
+        if foreground.size:
+            centre = np.array(np.unravel_index(rng.choice(foreground), lab.shape), float)
+        else:
+            centre = rng.uniform(0, img.shape) - 0.5
         matrix = _jitter(rng)
         # Output voxel o maps to input matrix @ (o - patch centre) + centre.
         offset = centre - matrix @ np.full(3, (patch - 1) / 2)

@@ -73,13 +73,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--label", help="its integer label map (same grid); required with --image")
     p.add_argument("--resolution", type=int, default=2, choices=(1, 2), help="template voxel size in mm (default 2)")
     p.add_argument("--device", default="cpu", choices=("cpu", "gpu"), help="MLX device (default cpu)")
-    p.add_argument("--patch", type=int, default=32, help="training patch edge in voxels (default 32)")
+    p.add_argument("--patch", type=int, default=24, help="training patch edge in voxels (default 24)")
     p.add_argument("--batch", type=int, default=2, help="patches per step (default 2)")
-    p.add_argument("--epochs", type=int, default=8, help="epochs (default 8)")
-    p.add_argument("--steps", type=int, default=30, help="training steps per epoch (default 30)")
-    p.add_argument("--channels", default="8,16,32", help="U-Net channels per level, finest first (default 8,16,32)")
-    p.add_argument("--norm", default="instance", choices=NORMS, help="normalisation layer (default instance)")
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
+    p.add_argument("--steps", type=int, default=90, help="training steps per epoch (default 90)")
+    p.add_argument("--channels", default="4,8,16,32", help="U-Net channels per level, finest first (default 4,8,16,32)")
+    p.add_argument("--norm", default="batch", choices=NORMS, help="normalisation layer (default batch)")
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate at the start, cosine-decayed (default 3e-3)")
     p.add_argument("--val-copies", type=int, default=2, help="corrupted copies of the validation slab (default 2)")
     p.add_argument("--out", default="out/segment_brain", help="output directory (default out/segment_brain)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -99,13 +99,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def loss_fn(model: UNet3d, x: mx.array, y: mx.array) -> mx.array:
-    """Cross-entropy plus soft Dice over the foreground classes."""
+def loss_fn(model: UNet3d, x: mx.array, y: mx.array, weights: mx.array) -> mx.array:
+    """Class-weighted cross-entropy plus soft Dice over the foreground classes."""
     logits = model(x)
     k = logits.shape[1]
     onehot = (y[:, None] == mx.arange(k).reshape(1, k, 1, 1, 1)).astype(logits.dtype)
     log_p = logits - mx.logsumexp(logits, axis=1, keepdims=True)
-    ce = -(onehot * log_p).sum(axis=1).mean()
+    ce = -(onehot * log_p * weights.reshape(1, k, 1, 1, 1)).sum(axis=1).mean()
     p = mx.exp(log_p)
     axes = (0, 2, 3, 4)
     dice = (2 * (p * onehot).sum(axes) + 1) / (p.sum(axes) + onehot.sum(axes) + 1)
@@ -171,9 +171,19 @@ def train(args: argparse.Namespace) -> dict:
     print(dice_line("baseline", base, names))
 
     model = UNet3d(1, k, args.channels, args.norm)
-    optimizer = optim.Adam(learning_rate=args.lr)
+    # Cosine decay to 5% of the start: with a constant rate the BatchNorm
+    # running statistics and the validation Dice kept jumping between epochs.
+    schedule = optim.cosine_decay(args.lr, args.epochs * args.steps, args.lr * 0.05)
+    optimizer = optim.Adam(learning_rate=schedule)
     step = nn.value_and_grad(model, loss_fn)
     regions = training_regions(volume.image.shape[2], volume.slab)
+    # CE weights ~ 1/sqrt(class frequency) in the training region: without
+    # them the thin CSF class (~5% of voxels) was still never predicted
+    # after 600 patches.
+    train_labels = np.concatenate([volume.labels[:, :, a:b].ravel() for a, b in regions])
+    freq = np.bincount(train_labels, minlength=k) / train_labels.size
+    weights = 1 / np.sqrt(np.maximum(freq, 1e-4))
+    weights = mx.array((weights * k / weights.sum()).astype(np.float32))
     history, best = [], -1.0
     best_path = os.path.join(args.out, "best.safetensors")
 
@@ -183,7 +193,7 @@ def train(args: argparse.Namespace) -> dict:
         losses = []
         for _ in range(args.steps):
             xs, ys = sample_patches(corrupt(volume.image, rng), volume.labels, regions, args.patch, args.batch, rng)
-            loss, grads = step(model, mx.array(xs), mx.array(ys))
+            loss, grads = step(model, mx.array(xs), mx.array(ys), weights)
             optimizer.update(model, grads)
             mx.eval(loss, model.state, optimizer.state)
             losses.append(loss.item())

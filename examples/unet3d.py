@@ -15,14 +15,19 @@ import mlx.nn as nn
 
 from lucid_mlx import nn as lnn
 
-NORMS = ("instance", "batch", "group")
+NORMS = ("batch", "instance", "group")
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "instance":
-        return lnn.InstanceNorm3d(channels, affine=True)
+    # BatchNorm is the default: in eval mode it applies fixed running
+    # statistics, so a whole-volume prediction sees the features training
+    # saw.  Instance/group statistics depend on each input's field of view,
+    # and on small patches they erase the absolute intensity that tells the
+    # tissues apart; here they learned markedly slower.
     if kind == "batch":
         return lnn.BatchNorm3d(channels)
+    if kind == "instance":
+        return lnn.InstanceNorm3d(channels, affine=True)
     # Groups of 4 channels: GroupNorm's middle ground between the two.
     return lnn.GroupNorm(max(1, channels // 4), channels)
 
@@ -44,7 +49,7 @@ class UNet3d(nn.Module):
         channels: feature channels per level, finest first; ``len(channels)``
             levels means ``len(channels) - 1`` poolings, so D, H and W must
             be multiples of ``2 ** (len(channels) - 1)``. Default: ``(8, 16, 32)``.
-        norm: ``'instance'``, ``'batch'`` or ``'group'``. Default: ``'instance'``.
+        norm: ``'batch'``, ``'instance'`` or ``'group'``. Default: ``'batch'``.
 
     Shape:
         - Input: (N, in_channels, D, H, W)
@@ -52,7 +57,7 @@ class UNet3d(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 4,
-                 channels: tuple[int, ...] = (8, 16, 32), norm: str = "instance"):
+                 channels: tuple[int, ...] = (8, 16, 32), norm: str = "batch"):
         super().__init__()
         if len(channels) < 2:
             raise ValueError(f"`channels` needs at least 2 levels, got {channels!r}")
@@ -67,6 +72,23 @@ class UNet3d(nn.Module):
                     for c_in, c_out in zip(coarse_to_fine, coarse_to_fine[1:])]
         self.decoders = [double_conv(2 * c, c, norm) for c in coarse_to_fine[1:]]
         self.head = lnn.Conv3d(self.channels[0], num_classes, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He-normal conv weights and zero biases, as nnU-Net does.
+
+        PyTorch's default (uniform, a=sqrt(5)) shrinks each ReLU layer's
+        output variance about six-fold; measured here, that left the
+        U-Net predicting one class after 300 steps, where He init learns.
+        """
+        for _, module in self.named_modules():
+            if isinstance(module, (lnn.Conv3d, lnn.ConvTranspose3d)):
+                # A stride-2, kernel-2 transposed conv feeds each output voxel
+                # from one tap per input channel: its fan-in is C_in.
+                fan_in = module.weight[0].size if isinstance(module, lnn.Conv3d) else module.weight.shape[0]
+                module.weight = mx.random.normal(module.weight.shape) * (2.0 / fan_in) ** 0.5
+                if "bias" in module:
+                    module.bias = mx.zeros_like(module.bias)
 
     @property
     def multiple(self) -> int:
