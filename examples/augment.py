@@ -1,6 +1,6 @@
 """Corruptions and training patches for the brain-segmentation example.
 
-Clean template intensities separate the tissues almost perfectly (two
+Clean template intensities separate the tissues almost perfectly (three
 thresholds reach a mean Dice of about 0.93), so the example trains and
 validates on corrupted copies, the way real scans differ from each other:
 
