@@ -209,3 +209,14 @@ def test_save_then_torch_load_round_trip(tmp_path):
     assert result.missing_keys == [] and result.unexpected_keys == []
     for key, value in original.state_dict().items():
         assert torch.equal(fresh.state_dict()[key], value), key
+
+
+def test_pt_file_without_torch_says_what_to_do(tmp_path, monkeypatch):
+    path = tmp_path / "w.pt"
+    path.write_bytes(b"not read")
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)  # `import torch` now fails
+    with pytest.raises(ImportError, match=r"needs PyTorch .* save the state_dict as \.safetensors"):
+        load_torch_state_dict(Small(), path)
+    with pytest.raises(ValueError, match=r"must end in \.safetensors, \.pt, \.pth or \.bin"):
+        (tmp_path / "w.npz").write_bytes(b"")
+        load_torch_state_dict(Small(), tmp_path / "w.npz")
