@@ -19,7 +19,7 @@ kernel at 1x32x32^3, now 1.2 s CPU time and 88 MiB):
   are left to reduce (see :func:`_row_products`).
 
 At 2x64x32^3, k=3 forward+backward costs about 0.3 s of CPU time, like
-autodiff of the plain sums (:func:`.grouped.depthwise_conv3d`), at 391 MiB
+autodiff of the plain shifted-slice sums, at 391 MiB
 instead of 493 MiB.  Computation is in float32 whatever the input dtype, as
 for MLX's CPU convolutions; results are cast back.
 """

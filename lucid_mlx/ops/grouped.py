@@ -9,10 +9,9 @@ differentiate.  Two strategies, chosen by the shape of a group:
   zero-padded input times a per-channel weight; no unfold, no GEMM.  At
   2x64x32^3, k=3 it took 0.15 s forward / 0.38 s forward+backward on the
   CPU, against 0.27 / 0.86 s for KD grouped 2-D convolutions with the depth
-  folded into the batch.  :func:`depthwise_conv3d` below is the plain form,
-  differentiated by MLX; :mod:`lucid_mlx.ops.depthwise` runs the same sums
-  fused by ``mx.compile`` with a hand-written vjp and is what
-  :func:`grouped_conv3d` uses: 0.27 s instead of 0.29 s CPU time
+  folded into the batch.  :mod:`lucid_mlx.ops.depthwise` runs these sums
+  fused by ``mx.compile`` with a hand-written vjp: 0.27 s instead of 0.29 s
+  CPU time (against autodiff of the plain sums)
   forward+backward at 2x64x32^3, k=3, and 1.0 s instead of 20 s with a 7^3
   kernel at 1x32x32^3, where autodiff's vjp of each of the 343 views is a
   padded-input-sized scatter.
@@ -29,7 +28,6 @@ from __future__ import annotations
 import mlx.core as mx
 
 from . import depthwise
-from .pad import pad3d
 
 Triple = tuple[int, int, int]
 Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
@@ -41,41 +39,6 @@ def output_size(size: Triple, kernel: Triple, stride: Triple, pads: Pairs, dilat
         (n + lo + hi - d * (k - 1) - 1) // s + 1
         for n, k, s, (lo, hi), d in zip(size, kernel, stride, pads, dilation)
     )  # type: ignore[return-value]
-
-
-def depthwise_conv3d(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dilation: Triple) -> mx.array:
-    """Grouped convolution with one input channel per group.
-
-    ``w`` has shape (C_in * m, 1, KD, KH, KW); output channel ``o`` reads
-    input channel ``o // m`` as in PyTorch.
-    """
-    c_in, c_out = x.shape[1], w.shape[0]
-    multiplier = c_out // c_in
-    if multiplier > 1:
-        x = mx.repeat(x, multiplier, axis=1)
-    x = pad3d(x, pads, "constant")
-    out = output_size(x.shape[2:], w.shape[2:], stride, ((0, 0),) * 3, dilation)
-    # float32 taps make the products and the sum float32 for half inputs, as
-    # MLX's own conv accumulates (k=5 in float16 otherwise drifts ~3 eps).
-    taps = w.reshape(c_out, -1).astype(mx.float32)
-    acc = None
-    tap = 0
-    kd, kh, kw = w.shape[2:]
-    for a in range(kd):
-        for b in range(kh):
-            for c in range(kw):
-                start = (a * dilation[0], b * dilation[1], c * dilation[2])
-                view = x[
-                    :,
-                    :,
-                    start[0] : start[0] + (out[0] - 1) * stride[0] + 1 : stride[0],
-                    start[1] : start[1] + (out[1] - 1) * stride[1] + 1 : stride[1],
-                    start[2] : start[2] + (out[2] - 1) * stride[2] + 1 : stride[2],
-                ]
-                term = view * taps[:, tap].reshape(1, c_out, 1, 1, 1)
-                acc = term if acc is None else acc + term
-                tap += 1
-    return acc.astype(x.dtype)
 
 
 def split_conv3d(
