@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import math
-from contextlib import nullcontext
-
 import mlx.core as mx
-import mlx.nn as nn
 
 from .. import _args
 from .._args import _padding_3, _size_3
 from . import functional as F
-
-# PyTorch's padding_mode names mapped to F.pad's mode names.
-_PAD_MODE = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+from ._conv_base import _ConvNd
 
 
-class Conv3d(nn.Module):
+
+class Conv3d(_ConvNd):
     r"""Applies a 3-D convolution over an input of shape (N, C_in, D, H, W).
 
     A drop-in for ``torch.nn.Conv3d``: same arguments, defaults, parameter
@@ -91,61 +86,21 @@ class Conv3d(nn.Module):
         device=None,
         dtype=None,
     ):
-        super().__init__()
-        in_channels = _args.check_int(in_channels, "in_channels", minimum=1)
-        out_channels = _args.check_int(out_channels, "out_channels", minimum=1)
-        groups = _args.check_int(groups, "groups", minimum=1)
-        if in_channels % groups != 0:
-            raise ValueError(f"`in_channels` (={in_channels}) must be divisible by `groups` (={groups})")
-        if out_channels % groups != 0:
-            raise ValueError(f"`out_channels` (={out_channels}) must be divisible by `groups` (={groups})")
-        if not isinstance(bias, bool):
-            raise TypeError(f"`bias` must be a bool, got {bias!r}")
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = _args.triple(kernel_size, "kernel_size")
-        self.stride = _args.triple(stride, "stride")
-        self.dilation = _args.triple(dilation, "dilation")
-        self.groups = groups
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, dilation, groups, bias, device, dtype,
+            transposed=False,
+        )
         self.padding_mode = _args.padding_mode(padding_mode)
         # Resolving now validates the padding (and 'same' against the stride).
         self._pads = _args.conv_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.padding = padding if isinstance(padding, str) else _args.triple(padding, "padding", minimum=0)
-        self._device = _args.device(device)
-        self._dtype = _args.float_dtype(dtype)
-        self._has_bias = bias
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Redraw weight and bias as PyTorch does (kaiming-uniform, a=sqrt(5))."""
-        fan_in = self.in_channels // self.groups * math.prod(self.kernel_size)
-        # kaiming_uniform_(a=sqrt(5)) reduces to U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-        bound = 1.0 / math.sqrt(fan_in)
-        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-        self.weight = mx.random.uniform(-bound, bound, shape).astype(self._dtype)
-        if self._has_bias:
-            self.bias = mx.random.uniform(-bound, bound, (self.out_channels,)).astype(self._dtype)
-
-    def _extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if isinstance(self.padding, str) or self.padding != (0, 0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if "bias" not in self:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode}"
-        return s
 
     def __call__(self, x: mx.array) -> mx.array:
-        bias = self["bias"] if "bias" in self else None
-        with mx.stream(self._device) if self._device is not None else nullcontext():
+        bias = self._bias()
+        with self._stream():
             if self.padding_mode == "zeros":
                 return F.conv3d(x, self.weight, bias, self.stride, self.padding, self.dilation, self.groups)
             # As PyTorch: pad with the mode, then convolve without padding.
             amounts = tuple(n for lo, hi in reversed(self._pads) for n in (lo, hi))
-            x = F.pad(x, amounts, mode=_PAD_MODE[self.padding_mode])
+            x = F.pad(x, amounts, mode=self.padding_mode)
             return F.conv3d(x, self.weight, bias, self.stride, 0, self.dilation, self.groups)

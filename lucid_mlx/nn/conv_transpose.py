@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import math
-from contextlib import nullcontext
 from typing import Optional, Sequence
 
 import mlx.core as mx
-import mlx.nn as nn
 
 from .. import _args
 from .._args import _size_3
 from ..ops import conv_transpose as _ct
+from ._conv_base import _ConvNd
 
 
-class ConvTranspose3d(nn.Module):
+class ConvTranspose3d(_ConvNd):
     r"""3-D transposed convolution over (N, C_in, D, H, W), as ``torch.nn.ConvTranspose3d``.
 
     The gradient of :class:`Conv3d` with respect to its input: each input
@@ -83,54 +81,17 @@ class ConvTranspose3d(nn.Module):
         device=None,
         dtype=None,
     ):
-        super().__init__()
-        self.in_channels = _args.check_int(in_channels, "in_channels", minimum=1)
-        self.out_channels = _args.check_int(out_channels, "out_channels", minimum=1)
-        self.groups = _args.check_int(groups, "groups", minimum=1)
-        if in_channels % groups:
-            raise ValueError(f"`in_channels` (={in_channels}) must be divisible by `groups` (={groups})")
-        if out_channels % groups:
-            raise ValueError(f"`out_channels` (={out_channels}) must be divisible by `groups` (={groups})")
-        if not isinstance(bias, bool):
-            raise TypeError(f"`bias` must be a bool, got {bias!r}")
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, dilation, groups, bias, device, dtype,
+            transposed=True,
+        )
         if padding_mode != "zeros":
             raise ValueError(f"ConvTranspose3d supports only padding_mode='zeros' (as PyTorch), "
                              f"got {padding_mode!r}")
-        self.kernel_size = _args.triple(kernel_size, "kernel_size")
-        self.stride = _args.triple(stride, "stride")
+        self.padding_mode = padding_mode
         self.padding = _args.triple(padding, "padding", minimum=0)
         self.output_padding = _args.triple(output_padding, "output_padding", minimum=0)
-        self.dilation = _args.triple(dilation, "dilation")
         _ct.check_output_padding(self.output_padding, self.stride, self.dilation)
-        self.padding_mode = padding_mode
-        self._device = _args.device(device)
-        self._dtype = _args.float_dtype(dtype)
-        self._has_bias = bias
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Redraw weight and bias as PyTorch does (kaiming-uniform, a=sqrt(5))."""
-        fan_in = self.out_channels // self.groups * math.prod(self.kernel_size)
-        bound = 1.0 / math.sqrt(fan_in)
-        shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
-        self.weight = mx.random.uniform(-bound, bound, shape).astype(self._dtype)
-        if self._has_bias:
-            self.bias = mx.random.uniform(-bound, bound, (self.out_channels,)).astype(self._dtype)
-
-    def _extra_repr(self) -> str:
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
-        if self.padding != (0, 0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1, 1):
-            s += f", dilation={self.dilation}"
-        if self.output_padding != (0, 0, 0):
-            s += f", output_padding={self.output_padding}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if "bias" not in self:
-            s += ", bias=False"
-        return s
 
     def _output_padding(self, x: mx.array, output_size: Sequence[int]) -> tuple[int, int, int]:
         """The output padding that makes the output ``output_size`` (PyTorch's rule)."""
@@ -156,7 +117,7 @@ class ConvTranspose3d(nn.Module):
         if output_size is not None:
             _args.check_array(x, "input", (4, 5), "(N, C_in, D, H, W) or (C_in, D, H, W)")
             op = self._output_padding(x, output_size)
-        bias = self["bias"] if "bias" in self else None
-        with mx.stream(self._device) if self._device is not None else nullcontext():
+        bias = self._bias()
+        with self._stream():
             return _ct.conv_transpose3d(x, self.weight, bias, self.stride, self.padding, op,
                                         self.groups, self.dilation)
