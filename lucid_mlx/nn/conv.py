@@ -10,7 +10,6 @@ from . import functional as F
 from ._conv_base import _ConvNd
 
 
-
 class Conv3d(_ConvNd):
     r"""Applies a 3-D convolution over an input of shape (N, C_in, D, H, W).
 
