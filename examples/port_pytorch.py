@@ -14,7 +14,7 @@ The script
 4. saves the MLX model with ``save_torch_state_dict`` and loads it back
    into a fresh PyTorch model.
 
-Needs torch: ``pip install torch``.
+Needs torch: ``pip install torch==2.13.0 safetensors`` (pinned: an unpinned torch on Linux pulls CUDA packages).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ try:
     import torch
     from safetensors.torch import load_file, save_file
 except ImportError:
-    raise SystemExit("this example needs PyTorch and safetensors: pip install torch safetensors")
+    raise SystemExit("this example needs PyTorch and safetensors: pip install torch==2.13.0 safetensors")
 
 tnn = torch.nn
 

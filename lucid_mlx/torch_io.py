@@ -96,7 +96,7 @@ def _read(source: Source) -> dict[str, mx.array]:
             import torch
         except ImportError as err:
             raise ImportError(
-                f"reading {path!r} needs PyTorch (`pip install torch`); "
+                f"reading {path!r} needs PyTorch (`pip install torch==2.13.0`, the version the tests use); "
                 "or save the state_dict as .safetensors, which loads without it"
             ) from err
         loaded = torch.load(path, map_location="cpu", weights_only=True)
