@@ -104,6 +104,24 @@ def _check_norm_input(input, name="input") -> mx.array:
     return x
 
 
+def _norm_in_place(stats, input, running_mean, running_var, weight, bias, use_input_stats,
+                   momentum, eps) -> mx.array:
+    """Validate, normalise with ``stats`` and write new running statistics in place."""
+    x = _check_norm_input(input)
+    c = x.shape[1]
+    for value, name in ((running_mean, "running_mean"), (running_var, "running_var"),
+                        (weight, "weight"), (bias, "bias")):
+        _check_optional(value, name, c)
+    _check_eps_momentum(eps, momentum)
+    y, new_mean, new_var = stats(x, running_mean, running_var, weight, bias,
+                                 bool(use_input_stats), momentum, eps)
+    if new_mean is not None:
+        running_mean[...] = new_mean
+    if new_var is not None and running_var is not None:
+        running_var[...] = new_var
+    return y
+
+
 def batch_norm(
     input: mx.array,
     running_mean: Optional[mx.array],
@@ -119,19 +137,8 @@ def batch_norm(
     In training mode with running statistics given, they are updated in
     place. See :class:`lucid_mlx.nn.BatchNorm3d` for the details.
     """
-    x = _check_norm_input(input)
-    c = x.shape[1]
-    for value, name in ((running_mean, "running_mean"), (running_var, "running_var"),
-                        (weight, "weight"), (bias, "bias")):
-        _check_optional(value, name, c)
-    _check_eps_momentum(eps, momentum)
-    y, new_mean, new_var = batch_norm_stats(x, running_mean, running_var, weight, bias,
-                                            bool(training), momentum, eps)
-    if new_mean is not None:
-        running_mean[...] = new_mean
-    if new_var is not None and running_var is not None:
-        running_var[...] = new_var
-    return y
+    return _norm_in_place(batch_norm_stats, input, running_mean, running_var, weight, bias,
+                          training, momentum, eps)
 
 
 def instance_norm_stats(x, running_mean, running_var, weight, bias, use_input_stats,
@@ -178,19 +185,8 @@ def instance_norm(
     See :class:`lucid_mlx.nn.InstanceNorm3d`.  Running statistics, when
     given and ``use_input_stats`` is true, are updated in place.
     """
-    x = _check_norm_input(input)
-    c = x.shape[1]
-    for value, name in ((running_mean, "running_mean"), (running_var, "running_var"),
-                        (weight, "weight"), (bias, "bias")):
-        _check_optional(value, name, c)
-    _check_eps_momentum(eps, momentum)
-    y, new_mean, new_var = instance_norm_stats(x, running_mean, running_var, weight, bias,
-                                               bool(use_input_stats), momentum, eps)
-    if new_mean is not None:
-        running_mean[...] = new_mean
-    if new_var is not None and running_var is not None:
-        running_var[...] = new_var
-    return y
+    return _norm_in_place(instance_norm_stats, input, running_mean, running_var, weight, bias,
+                          use_input_stats, momentum, eps)
 
 
 def group_norm(
