@@ -31,6 +31,21 @@ def _boxes(sizes, k, s, p, d, ceil_mode):
         yield o, outs, axes
 
 
+def _scatter_to_indices(shape, idx):
+    """The vjp of a max pool: each output's gradient goes to the flat (D, H, W) index it chose."""
+    n, c = shape[:2]
+
+    def vjp(g):
+        dx = np.zeros(shape)
+        flat = dx.reshape(n, c, -1)
+        for b in range(n):
+            for ch in range(c):
+                np.add.at(flat[b, ch], idx[b, ch].ravel(), g[b, ch].ravel())
+        return dx
+
+    return vjp
+
+
 def max_pool3d(x, k, s, p, d, ceil_mode):
     """Returns (y, flat indices, vjp(g) -> dx); the first maximum in (d, h, w) order wins."""
     n, c, *sizes = x.shape
@@ -50,15 +65,7 @@ def max_pool3d(x, k, s, p, d, ceil_mode):
                 y[(b, ch, *o)] = best
                 idx[(b, ch, *o)] = (where[0] * sizes[1] + where[1]) * sizes[2] + where[2]
 
-    def vjp(g):
-        dx = np.zeros(x.shape)
-        flat = dx.reshape(n, c, -1)
-        for b in range(n):
-            for ch in range(c):
-                np.add.at(flat[b, ch], idx[b, ch].ravel(), g[b, ch].ravel())
-        return dx
-
-    return y, idx, vjp
+    return y, idx, _scatter_to_indices(x.shape, idx)
 
 
 def avg_pool3d(x, k, s, p, ceil_mode, count_include_pad, divisor_override):
@@ -133,15 +140,7 @@ def adaptive_max_pool3d(x, outs):
                 y[(b, ch, *o)] = vals[j]
                 idx[(b, ch, *o)] = (a * sizes[1] + h) * sizes[2] + w
 
-    def vjp(g):
-        dx = np.zeros(x.shape)
-        flat = dx.reshape(n, c, -1)
-        for b in range(n):
-            for ch in range(c):
-                np.add.at(flat[b, ch], idx[b, ch].ravel(), g[b, ch].ravel())
-        return dx
-
-    return y, idx, vjp
+    return y, idx, _scatter_to_indices(x.shape, idx)
 
 
 # ------------------------------------------------------------------ normalisation
