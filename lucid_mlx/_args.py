@@ -15,9 +15,14 @@ import mlx.core as mx
 _size_3 = Union[int, Sequence[int]]
 _padding_3 = Union[str, int, Sequence[int]]
 _pairs_3 = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+# Normalised forms inside lucid_mlx: (D, H, W) values and (low, high) pads.
+Triple = tuple[int, int, int]
+Pairs = _pairs_3
 
 FLOAT_DTYPES = (mx.float32, mx.float16, mx.bfloat16)
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+# F.pad's modes (PyTorch's names), which the pad3d kernels take too.
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 
 def _is_int(value) -> bool:

@@ -11,10 +11,9 @@ import math
 
 import mlx.core as mx
 
+from .._args import Pairs, Triple
+from ..ops.plan import output_size
 from . import library
-
-Triple = tuple[int, int, int]
-Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
 # Threads a split reduction aims for: about what an M-series GPU keeps in
 # flight (8-40 cores x ~1,000 threads), while each partial still sums
@@ -24,20 +23,12 @@ Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 REDUCTION_THREADS = 2**15
 
 
-def output_size(size, kernel, stride, pads, dilation) -> Triple:
-    """PyTorch's output size for each of (D, H, W)."""
-    return tuple(
-        (n + lo + hi - d * (k - 1) - 1) // s + 1
-        for n, k, s, (lo, hi), d in zip(size, kernel, stride, pads, dilation)
-    )  # type: ignore[return-value]
-
-
 def conv_params(x_shape, stride: Triple, pads: Pairs, dilation: Triple, out: Triple, groups: int) -> list[int]:
     """stride, dilation, low pads, input D/H/W, output OD/OH/OW, groups."""
     return [*stride, *dilation, *(lo for lo, _ in pads), *x_shape[2:], *out, groups]
 
 
-def chunks(outputs: int, rows: int) -> int:
+def reduction_chunks(outputs: int, rows: int) -> int:
     """How many chunks R a split reduction over ``rows`` rows uses."""
     return max(1, min(rows, math.ceil(REDUCTION_THREADS / max(outputs, 1))))
 
@@ -79,7 +70,7 @@ def conv_grad_weight(gy, x, w_shape, stride, pads, dilation, groups) -> mx.array
     """Launch ``grouped_conv3d_grad_weight`` and add its partial sums."""
     c_out = w_shape[0]
     taps = math.prod(w_shape[1:])
-    r = chunks(c_out * taps, gy.shape[0] * gy.shape[2] * gy.shape[3])
+    r = reduction_chunks(c_out * taps, gy.shape[0] * gy.shape[2] * gy.shape[3])
     params = conv_params(x.shape, stride, pads, dilation, gy.shape[2:], groups) + [r]
     partial = library.launch(
         "grouped_conv3d_grad_weight",
@@ -95,7 +86,7 @@ def conv_grad_weight(gy, x, w_shape, stride, pads, dilation, groups) -> mx.array
 def bias_grad(gy: mx.array) -> mx.array:
     """Launch ``conv3d_grad_bias``: the per-channel sum of ``gy`` (C,)."""
     c = gy.shape[1]
-    r = chunks(c, gy.shape[0] * gy.shape[2] * gy.shape[3])
+    r = reduction_chunks(c, gy.shape[0] * gy.shape[2] * gy.shape[3])
     partial = library.launch(
         "conv3d_grad_bias",
         [gy, mx.array([r], dtype=mx.int32)],
@@ -105,6 +96,26 @@ def bias_grad(gy: mx.array) -> mx.array:
         [mx.float32],
     )[0]
     return partial.sum(axis=0).astype(gy.dtype)
+
+
+def workspace(x_shape, w_shape, out_size: Triple, stride: Triple, backward: bool,
+              itemsize: int) -> int:
+    """Bytes the kernels hold per sample and output-depth plane: none.
+
+    Each thread reads its inputs in place; only the weight gradient's
+    partial sums (R x C_out x taps floats) come on top, independent of the
+    volume.
+    """
+    return 0
+
+
+def grads(x, w, cot, stride: Triple, pads: Pairs, dilation: Triple, groups: int):
+    """Input and weight gradients for cotangent ``cot``, without running the forward."""
+    gy = cot.astype(x.dtype)
+    return (
+        conv_grad_input(gy, w, x.shape, stride, pads, dilation, groups),
+        conv_grad_weight(gy, x, w.shape, stride, pads, dilation, groups),
+    )
 
 
 def grouped_conv3d(x, w, stride: Triple, pads: Pairs, dilation: Triple, groups: int) -> mx.array:
@@ -127,12 +138,7 @@ def grouped_conv3d(x, w, stride: Triple, pads: Pairs, dilation: Triple, groups: 
 
     @conv.vjp
     def conv_vjp(primals, cotangent, output):
-        x, w = primals
-        gy = cotangent.astype(x.dtype)
-        return (
-            conv_grad_input(gy, w, x.shape, stride, pads, dilation, groups),
-            conv_grad_weight(gy, x, w.shape, stride, pads, dilation, groups),
-        )
+        return grads(*primals, cotangent, stride, pads, dilation, groups)
 
     return conv(x, w)
 

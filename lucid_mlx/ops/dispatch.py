@@ -1,7 +1,13 @@
 """The one place that chooses between the Metal kernels and the portable path.
 
-A kernel runs when all of these hold, else the portable (pure MLX) path in
-:mod:`lucid_mlx.ops.grouped` / :mod:`lucid_mlx.ops.pad` does:
+For every conv3d call :func:`conv3d_plan` returns one :class:`ConvPlan`:
+which path runs the forward, how its gradients are taken, and how the
+workspace budget cuts the call.  Dense layers take MLX's own convolution
+(:mod:`.dense`).  A grouped layer takes the Metal kernel when all of these
+hold, else the portable (pure MLX) strategy for its shape -- shifted-slice
+sums for depthwise layers (:mod:`.depthwise`), one MLX convolution per group
+otherwise (:mod:`.per_group`); padding takes the pad3d kernel or
+:mod:`.pad` under the same rules:
 
 * the backend switch allows it (see :func:`backend`);
 * Metal is available and the default stream is on the GPU;
@@ -33,11 +39,12 @@ import contextlib
 import math
 import os
 import warnings
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import mlx.core as mx
 
-from . import grouped, pad
+from .. import workspace
+from . import dense, depthwise, pad, per_group, plan
 
 ENV_VAR = "LUCID_MLX_KERNELS"
 BACKENDS = ("auto", "metal", "portable")
@@ -187,16 +194,114 @@ def _pad_probes(dtype: mx.Dtype, mode: str) -> dict[str, Callable[[], object]]:
     }
 
 
-def grouped_conv3d(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -> mx.array:
-    """Grouped/depthwise conv3d (NCDHW, no bias) on the kernel or portable path."""
-    out = (x.shape[0], w.shape[0], *grouped.output_size(x.shape[2:], w.shape[2:], stride, pads, dilation))
-    if _use_kernel(conv_support(x, w, out)):
+class ConvPath(NamedTuple):
+    """One way to run a convolution: its forward, its gradients and its workspace.
+
+    ``grads(x, w, cot, stride, pads, dilation, groups)`` returns the input
+    and weight gradients without running the forward again where the path
+    can; ``workspace(x_shape, w_shape, out_size, stride, backward, itemsize)``
+    is the bytes the path itself holds per sample and output-depth plane;
+    ``grad_input`` (dense only) computes a stride-1 input gradient from a
+    window of the cotangent, which lets the splitter cut it by input slabs.
+    """
+
+    name: str
+    forward: Callable[..., mx.array]
+    grads: Callable[..., tuple[mx.array, mx.array]]
+    workspace: Callable[..., int]
+    grad_input: Callable[..., mx.array] | None = None
+
+
+class ConvPlan(NamedTuple):
+    """Everything decided about one convolution call.
+
+    ``split`` is None when the call fits the workspace budget and runs as
+    one ``path.forward``; otherwise :mod:`.pieces` runs it piece by piece.
+    """
+
+    path: ConvPath
+    out_size: tuple[int, int, int]
+    split: plan.Split | None
+
+
+def _autodiff_grads(forward: Callable[..., mx.array]) -> Callable[..., tuple[mx.array, mx.array]]:
+    def grads(x, w, cot, stride, pads, dilation, groups):
+        _, (gx, gw) = mx.vjp(lambda x, w: forward(x, w, stride, pads, dilation, groups), [x, w], [cot])
+        return gx, gw
+
+    return grads
+
+
+DENSE = ConvPath("dense", dense.conv3d, _autodiff_grads(dense.conv3d), plan.unfold_workspace,
+                 dense.grad_input)
+PER_GROUP = ConvPath("per_group", per_group.conv3d, _autodiff_grads(per_group.conv3d),
+                     plan.unfold_workspace)
+# The split path calls depthwise.grads directly: mx.vjp would first evaluate
+# the (eagerly evaluated) forward again, 20% of a split forward+backward at
+# 2x64x32^3.
+DEPTHWISE = ConvPath("depthwise", depthwise.conv3d, depthwise.grads, depthwise.workspace)
+
+
+def _kernel_path() -> ConvPath:
+    from ..kernels import conv
+
+    return ConvPath("kernel", conv.grouped_conv3d, conv.grads, conv.workspace)
+
+
+def portable_path(w_shape) -> ConvPath:
+    """The pure-MLX strategy for a weight of this shape (the kernels' reference)."""
+    groups_of_one = w_shape[1] == 1
+    return DEPTHWISE if groups_of_one else PER_GROUP
+
+
+def portable_conv3d(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -> mx.array:
+    """Grouped conv3d (NCDHW, no bias) on the portable path, whatever the device."""
+    return portable_path(w.shape).forward(x, w, stride, pads, dilation, groups)
+
+
+def _conv_path(x: mx.array, w: mx.array, out_shape, groups: int) -> ConvPath:
+    if groups == 1:
+        return DENSE
+    if _use_kernel(conv_support(x, w, out_shape)):
         kernel = tuple(w.shape[2:])
         if _ensure_built(("conv", x.dtype, kernel), _conv_probes(x.dtype, kernel)):
-            from ..kernels import conv
+            return _kernel_path()
+    return portable_path(w.shape)
 
-            return conv.grouped_conv3d(x, w, stride, pads, dilation, groups)
-    return grouped.grouped_conv3d(x, w, stride, pads, dilation, groups)
+
+def _itemsize(x: mx.array) -> int:
+    # MLX computes CPU convolutions in float32 whatever the input dtype.
+    return x.dtype.size if stream_on_gpu() else 4
+
+
+def conv3d_plan(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -> ConvPlan:
+    """Choose the path of one convolution and how the workspace budget cuts it.
+
+    Every decision about a conv3d call is made here, once: the kernel or a
+    portable strategy, the bytes one output plane costs on that path and
+    device, and whether (and how) the call is split.
+    """
+    out = plan.output_size(x.shape[2:], w.shape[2:], stride, pads, dilation)
+    path = _conv_path(x, w, (x.shape[0], w.shape[0], *out), groups)
+    limit = workspace.get_workspace_limit()
+    itemsize = _itemsize(x)
+
+    def fit(x_shape, w_shape, size, stride_, backward):
+        own = path.workspace(x_shape, w_shape, size, stride_, backward, itemsize)
+        return plan.fit(x_shape, w_shape, size, stride_, dilation, own, itemsize, limit, backward)
+
+    backward = fit(x.shape, w.shape, out, stride, True)
+    if plan.covers(backward, x.shape[0], out[0]):
+        return ConvPlan(path, out, None)
+    input_slabs = None
+    if path.grad_input is not None and stride == (1, 1, 1) and min(
+            min(p) for p in plan.transposed_pads(w.shape, pads, dilation)) >= 0:
+        # The input gradient as a convolution of the cotangent: its shapes.
+        transposed_w = (x.shape[1], w.shape[0], *w.shape[2:])
+        input_slabs = fit((x.shape[0], w.shape[0], *out), transposed_w, tuple(x.shape[2:]),
+                          (1, 1, 1), True)
+    forward = fit(x.shape, w.shape, out, stride, False)
+    return ConvPlan(path, out, plan.Split(forward, backward, input_slabs))
 
 
 def _bias_probes(dtype: mx.Dtype) -> dict[str, Callable[[], object]]:

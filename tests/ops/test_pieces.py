@@ -10,8 +10,7 @@ import pytest
 import lucid_mlx
 import lucid_mlx.nn.functional as F
 from lucid_mlx import nn
-from lucid_mlx.ops import split
-from lucid_mlx.ops.grouped import output_size
+from lucid_mlx.ops import dispatch
 
 
 @pytest.fixture(autouse=True)
@@ -132,9 +131,9 @@ def test_peak_within_budget():
     mx.eval(x, w, cot)
     f = lambda x, w: F.conv3d(x, w, padding=1)  # noqa: E731
     budget = 24 * 2**20
-    size = output_size((32, 32, 32), (3, 3, 3), (1, 1, 1), ((1, 1),) * 3, (1, 1, 1))
-    samples, planes = split.plan(x.shape, w.shape, size, (1, 1, 1), (1, 1, 1), budget, backward=True)
-    assert (samples, planes) != (1, 32), "the case must need splitting"
+    lucid_mlx.set_workspace_limit(budget)
+    conv_plan = dispatch.conv3d_plan(x, w, (1, 1, 1), ((1, 1),) * 3, (1, 1, 1), 1)
+    assert conv_plan.split is not None, "the case must need splitting"
 
     def peak(limit):
         lucid_mlx.set_workspace_limit(limit)

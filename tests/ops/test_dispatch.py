@@ -15,7 +15,7 @@ import pytest
 
 from lucid_mlx.kernels import library
 from lucid_mlx.nn import functional as F
-from lucid_mlx.ops import dispatch, grouped
+from lucid_mlx.ops import dispatch
 from lucid_mlx.ops import pad as ppad
 from metal_shim import harness
 
@@ -65,11 +65,12 @@ def conv_inputs(dtype=mx.float32):
 
 
 def run_conv(x, w):
-    return dispatch.grouped_conv3d(x, w, CONV["stride"], CONV["pads"], CONV["dilation"], CONV["groups"])
+    args = (CONV["stride"], CONV["pads"], CONV["dilation"], CONV["groups"])
+    return dispatch.conv3d_plan(x, w, *args).path.forward(x, w, *args)
 
 
 def portable_conv(x, w):
-    return grouped.grouped_conv3d(x, w, CONV["stride"], CONV["pads"], CONV["dilation"], CONV["groups"])
+    return dispatch.portable_conv3d(x, w, CONV["stride"], CONV["pads"], CONV["dilation"], CONV["groups"])
 
 
 def test_portable_without_metal(launches):
