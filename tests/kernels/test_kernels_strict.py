@@ -23,13 +23,13 @@ from pathlib import Path
 import mlx.core as mx
 import pytest
 
-from lucid_mlx import selftest
+from lucid_mlx.selftest import cases
 from lucid_mlx.kernels import conv as kconv
 from lucid_mlx.kernels import library
 from lucid_mlx.kernels import pad as kpad
 from metal_shim import harness, strict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 
 
@@ -62,9 +62,9 @@ def generated_sources(dtype_name: str) -> dict[str, str]:
         launches[name] = (inputs, template, grid, output_shapes, output_dtypes)
         return [mx.zeros(s, dtype=d) for s, d in zip(output_shapes, output_dtypes)]
 
-    case = selftest.CONV_CASES[2]
-    x, w, gy = selftest.conv_inputs(case, dtype)
-    args = selftest.conv_args(case)
+    case = cases.CONV_CASES[2]
+    x, w, gy = cases.conv_inputs(case, dtype)
+    args = cases.conv_args(case)
     xp = mx.zeros((1, 2, 3, 4, 5), dtype=dtype)
     gp = mx.zeros((1, 2, 5, 6, 7), dtype=dtype)
     with pytest.MonkeyPatch.context() as patch:
