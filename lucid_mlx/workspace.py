@@ -1,9 +1,9 @@
 """The workspace budget: how much temporary memory one conv3d may use.
 
 MLX unfolds the input (im2col) for a convolution's forward pass and again
-for its weight gradient.  On the CPU a 1x32x64^3 -> 32, k=3, padding 1 layer
-peaked at 3.0 GB forward+backward through ``mx.conv3d`` (measured with MLX
-0.32.4), 90x its input.  lucid_mlx splits such a convolution into batch
+for its weight gradient: on the CPU a 1x32x64^3 -> 32, k=3, padding 1 layer
+peaks at about 90x its input forward+backward through ``mx.conv3d`` (the
+README's benchmark table has the figures).  lucid_mlx splits such a convolution into batch
 chunks and output-depth slabs so that each piece's temporaries fit in this
 budget (see :mod:`lucid_mlx.ops.split`).
 

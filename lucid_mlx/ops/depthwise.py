@@ -14,7 +14,7 @@ graphs (:mod:`.stepwise`).
 
 The vjp is written out rather than left to autodiff, whose vjp of every
 view is a padded-input-sized scatter (20 s forward+backward with a 7^3
-kernel at 1x32x32^3; written out, 1.2 s CPU time and 88 MiB):
+kernel at 1x32x32^3; written out, the README benchmark table's k7 g32 row):
 
 * input gradient: the same sum, run over the cotangent (spread by the
   stride, zero-padded) with the taps flipped;
@@ -176,9 +176,8 @@ def workspace(x_shape, w_shape, out_size: Triple, stride: Triple, backward: bool
     """Bytes this path holds per sample and output-depth plane.
 
     No unfold: about two output-sized float32 arrays (whatever ``itemsize``)
-    per tap of one
-    evaluation step (:data:`STEP_TAPS`), plus the step's accumulators;
-    measured 391 MiB for 2x64x32^3 forward+backward, 6 MiB per sample-plane.
+    per tap of one evaluation step (:data:`STEP_TAPS`), plus the step's
+    accumulators, which fits the 2x64x32^3 forward+backward peak above.
     """
     return 4 * (2 * STEP_TAPS + 6) * w_shape[0] * out_size[1] * out_size[2]
 

@@ -8,11 +8,11 @@ piece by piece: forward peak 121 MiB instead of 963 MiB at the same speed.
 The vjp sums per-piece weight gradients in float32, each piece's taken by
 the plan's path (``path.grads``).  For a stride-1 dense convolution it
 computes the input gradient by input slabs, each a convolution of a
-cotangent window with the flipped kernel (:func:`_vjp_by_input_slabs`:
-fwd+bwd of the 64^3 layer in 0.98x the time of ``mx.conv3d``, peak 274 MiB
-against 2826 MiB); otherwise it adds the overlapping input-gradient halos of
-the pieces (1.13x the time there, as each 8-plane piece recomputes 2 halo
-planes).
+cotangent window with the flipped kernel (:func:`_vjp_by_input_slabs`; its
+time and peak against ``mx.conv3d`` are the 1x32x64x64x64 rows of the
+README's benchmark table); otherwise it adds the overlapping input-gradient
+halos of the pieces (1.13x the time there, as each 8-plane piece recomputes
+2 halo planes).
 
 ``mx.eval`` is refused while ``mx.compile`` (or ``mx.vmap``) traces a
 function.  Then the pieces stay in one lazy graph: the results are the same
