@@ -12,6 +12,7 @@ import math
 import mlx.core as mx
 
 from .._args import Pairs, Triple
+from ..ops.derivatives import convolve
 from ..ops.plan import output_size
 from . import library
 
@@ -109,17 +110,22 @@ def workspace(x_shape, w_shape, out_size: Triple, stride: Triple, backward: bool
     return 0
 
 
+def grad_input(cot, w, x_shape, stride: Triple, pads: Pairs, dilation: Triple, groups: int):
+    return conv_grad_input(cot.astype(w.dtype), w, x_shape, stride, pads, dilation, groups)
+
+
+def grad_weight(x, cot, w_shape, stride: Triple, pads: Pairs, dilation: Triple, groups: int):
+    return conv_grad_weight(cot.astype(x.dtype), x, w_shape, stride, pads, dilation, groups)
+
+
 def grads(x, w, cot, stride: Triple, pads: Pairs, dilation: Triple, groups: int):
     """Input and weight gradients for cotangent ``cot``, without running the forward."""
-    gy = cot.astype(x.dtype)
-    return (
-        conv_grad_input(gy, w, x.shape, stride, pads, dilation, groups),
-        conv_grad_weight(gy, x, w.shape, stride, pads, dilation, groups),
-    )
+    return (grad_input(cot, w, x.shape, stride, pads, dilation, groups),
+            grad_weight(x, cot, w.shape, stride, pads, dilation, groups))
 
 
 def grouped_conv3d(x, w, stride: Triple, pads: Pairs, dilation: Triple, groups: int) -> mx.array:
-    """Kernel grouped convolution (no bias) with the gradient kernels as vjp.
+    """Kernel grouped convolution (no bias); the gradient kernels give its derivatives.
 
     Args:
         x: (N, C_in, D, H, W) input.
@@ -129,18 +135,11 @@ def grouped_conv3d(x, w, stride: Triple, pads: Pairs, dilation: Triple, groups: 
         groups: number of groups.
 
     Returns:
-        (N, C_out, OD, OH, OW) output of x's dtype.
+        (N, C_out, OD, OH, OW) output of x's dtype, differentiable to every
+        order through :mod:`lucid_mlx.ops.derivatives`.
     """
-
-    @mx.custom_function
-    def conv(x, w):
-        return conv_forward(x, w, stride, pads, dilation, groups)
-
-    @conv.vjp
-    def conv_vjp(primals, cotangent, output):
-        return grads(*primals, cotangent, stride, pads, dilation, groups)
-
-    return conv(x, w)
+    return convolve(x, w, (stride, pads, dilation, groups), conv_forward, grad_input, grad_weight,
+                    grads)
 
 
 def add_channel_bias(y: mx.array, bias: mx.array) -> mx.array:
@@ -150,9 +149,20 @@ def add_channel_bias(y: mx.array, bias: mx.array) -> mx.array:
     def add(y, bias):
         return y + bias.reshape(1, -1, 1, 1, 1)
 
+    @mx.custom_function
+    def channel_sum(g):
+        return bias_grad(g)
+
     @add.vjp
     def add_vjp(primals, cotangent, output):
         y, bias = primals
-        return (cotangent, bias_grad(cotangent).astype(bias.dtype))
+        return (cotangent, channel_sum(cotangent).astype(bias.dtype))
+
+    @channel_sum.vjp
+    def channel_sum_vjp(primals, cotangent, output):
+        # The sum over (N, D, H, W) spreads its cotangent back over them.
+        # One input: MLX passes it as the array itself, not in a tuple.
+        c = cotangent[0] if isinstance(cotangent, (list, tuple)) else cotangent
+        return mx.broadcast_to(c.reshape(1, -1, 1, 1, 1), primals.shape).astype(primals.dtype)
 
     return add(y, bias)

@@ -36,6 +36,7 @@ import functools
 import mlx.core as mx
 
 from .._args import Pairs, Triple
+from .derivatives import convolve
 from .plan import output_size
 from .stepwise import detached, eval_step
 
@@ -182,40 +183,58 @@ def workspace(x_shape, w_shape, out_size: Triple, stride: Triple, backward: bool
     return 4 * (2 * STEP_TAPS + 6) * w_shape[0] * out_size[1] * out_size[2]
 
 
-def conv3d(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dilation: Triple,
-           groups: int | None = None) -> mx.array:
-    """Grouped conv3d with groups == C_in (NCDHW, no bias); ``w`` is (C_in * m, 1, KD, KH, KW).
-
-    Output channel ``o`` reads input channel ``o // m``, as in PyTorch.
-    ``groups`` is implied by the shapes and only accepted for a uniform
-    signature with the other strategies.
-    """
+def _forward(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dilation: Triple,
+             groups: int | None = None) -> mx.array:
     kernel: Triple = tuple(w.shape[2:])  # type: ignore[assignment]
     c_in, c_out = x.shape[1], w.shape[0]
     mult = c_out // c_in
     size = output_size(x.shape[2:], kernel, stride, pads, dilation)
+    xr = mx.repeat(x, mult, axis=1) if mult > 1 else x
+    xp = mx.pad(_f32(xr), [(0, 0), (0, 0), *pads])
+    y = _weighted_sum(xp, _f32(w.reshape(c_out, -1)), kernel, stride, dilation, size)
+    return y if y.dtype == x.dtype else y.astype(x.dtype)
 
-    def forward(x: mx.array, w: mx.array) -> mx.array:
-        xr = mx.repeat(x, mult, axis=1) if mult > 1 else x
-        xp = mx.pad(_f32(xr), [(0, 0), (0, 0), *pads])
-        y = _weighted_sum(xp, _f32(w.reshape(c_out, -1)), kernel, stride, dilation, size)
-        return y if y.dtype == x.dtype else y.astype(x.dtype)
 
-    @mx.custom_function
-    def conv(x, w):
-        return forward(x, w)
+def _grad_input(cot: mx.array, w: mx.array, x_shape, stride: Triple, pads: Pairs,
+                dilation: Triple) -> mx.array:
+    """The input gradient: the tap sum over the spread, padded cotangent with flipped taps."""
+    kernel: Triple = tuple(w.shape[2:])  # type: ignore[assignment]
+    n, c_in = x_shape[:2]
+    c_out = w.shape[0]
+    mult = c_out // c_in
+    size = cot.shape[2:]
+    cot = _f32(cot)
+    # Spread the cotangent onto the stride-1 grid, then pad it so that
+    # every input plane sees all the taps that read it.
+    if any(s > 1 for s in stride):
+        spread = tuple((o - 1) * s + 1 for o, s in zip(size, stride))
+        grid = mx.zeros((n, c_out, *spread), dtype=mx.float32)
+        grid[:, :, :: stride[0], :: stride[1], :: stride[2]] = cot
+    else:
+        grid = cot
+    reach = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+    padded = tuple(xs + lo + hi for xs, (lo, hi) in zip(x_shape[2:], pads))
+    cot_pad = [(0, 0), (0, 0)] + [
+        (r, p - g) for r, p, g in zip(reach, padded, grid.shape[2:])
+    ]
+    gp = mx.pad(grid, cot_pad)
+    flipped = _f32(w.reshape(c_out, -1)[:, ::-1])
+    starts = tuple(lo for lo, _ in pads)
+    gx = _weighted_sum(gp, flipped, kernel, (1, 1, 1), dilation, tuple(x_shape[2:]), starts)
+    if mult > 1:
+        gx = gx.reshape(n, c_in, mult, *x_shape[2:]).sum(axis=2)
+    return gx if gx.dtype == w.dtype else gx.astype(w.dtype)
 
-    @conv.jvp
-    def conv_jvp(primals, tangents):
-        (x, w), (tx, tw) = primals, tangents
-        return forward(tx, w) + forward(x, tw)
 
-    @conv.vjp
-    def conv_vjp(primals, cotangent, output):
-        cot = cotangent[0] if isinstance(cotangent, (list, tuple)) else cotangent
-        return grads(*primals, cot, stride, pads, dilation)
-
-    return conv(x, w)
+def _grad_weight(x: mx.array, cot: mx.array, w_shape, stride: Triple, pads: Pairs,
+                 dilation: Triple) -> mx.array:
+    """The weight gradient: per tap, input view times cotangent, summed."""
+    kernel: Triple = tuple(w_shape[2:])  # type: ignore[assignment]
+    mult = w_shape[0] // x.shape[1]
+    xr = mx.repeat(x, mult, axis=1) if mult > 1 else x
+    xp = mx.pad(_f32(xr), [(0, 0), (0, 0), *pads])
+    gw = _weight_grad(xp, _f32(cot), kernel, stride, dilation, tuple(cot.shape[2:])).reshape(w_shape)
+    return gw if gw.dtype == x.dtype else gw.astype(x.dtype)
 
 
 def grads(x: mx.array, w: mx.array, cot: mx.array, stride: Triple, pads: Pairs,
@@ -226,35 +245,27 @@ def grads(x: mx.array, w: mx.array, cot: mx.array, stride: Triple, pads: Pairs,
     piece, where ``mx.vjp`` would first evaluate the (eagerly evaluated)
     forward again, 20% of the split forward+backward at 2x64x32^3.
     """
-    kernel: Triple = tuple(w.shape[2:])  # type: ignore[assignment]
-    c_in, c_out = x.shape[1], w.shape[0]
-    mult = c_out // c_in
-    size = output_size(x.shape[2:], kernel, stride, pads, dilation)
-    cot = _f32(cot)
-    n = x.shape[0]
-    # Spread the cotangent onto the stride-1 grid, then pad it so that
-    # every input plane sees all the taps that read it.
-    if any(s > 1 for s in stride):
-        spread = tuple((o - 1) * s + 1 for o, s in zip(size, stride))
-        grid = mx.zeros((n, c_out, *spread), dtype=mx.float32)
-        grid[:, :, :: stride[0], :: stride[1], :: stride[2]] = cot
-    else:
-        grid = cot
-    reach = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
-    padded = tuple(xs + lo + hi for xs, (lo, hi) in zip(x.shape[2:], pads))
-    cot_pad = [(0, 0), (0, 0)] + [
-        (r, p - g) for r, p, g in zip(reach, padded, grid.shape[2:])
-    ]
-    gp = mx.pad(grid, cot_pad)
-    flipped = _f32(w.reshape(c_out, -1)[:, ::-1])
-    starts = tuple(lo for lo, _ in pads)
-    gx = _weighted_sum(gp, flipped, kernel, (1, 1, 1), dilation, tuple(x.shape[2:]), starts)
-    if mult > 1:
-        gx = gx.reshape(n, c_in, mult, *x.shape[2:]).sum(axis=2)
-    gx = gx if gx.dtype == x.dtype else gx.astype(x.dtype)
+    return (_grad_input(cot, w, x.shape, stride, pads, dilation),
+            _grad_weight(x, cot, w.shape, stride, pads, dilation))
 
-    xr = mx.repeat(x, mult, axis=1) if mult > 1 else x
-    xp = mx.pad(_f32(xr), [(0, 0), (0, 0), *pads])
-    gw = _weight_grad(xp, cot, kernel, stride, dilation, size).reshape(w.shape)
-    gw = gw if gw.dtype == w.dtype else gw.astype(w.dtype)
-    return gx, gw
+
+def grad_input(cot: mx.array, w: mx.array, x_shape, stride: Triple, pads: Pairs, dilation: Triple,
+               groups: int | None = None) -> mx.array:
+    return _grad_input(cot, w, x_shape, stride, pads, dilation)
+
+
+def grad_weight(x: mx.array, cot: mx.array, w_shape, stride: Triple, pads: Pairs,
+                dilation: Triple, groups: int | None = None) -> mx.array:
+    return _grad_weight(x, cot, w_shape, stride, pads, dilation)
+
+
+def conv3d(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dilation: Triple,
+           groups: int | None = None) -> mx.array:
+    """Grouped conv3d with groups == C_in (NCDHW, no bias); ``w`` is (C_in * m, 1, KD, KH, KW).
+
+    Output channel ``o`` reads input channel ``o // m``, as in PyTorch.
+    ``groups`` is implied by the shapes and only accepted for a uniform
+    signature with the other strategies.  Derivatives of every order come
+    through :mod:`.derivatives`.
+    """
+    return convolve(x, w, (stride, pads, dilation, groups), _forward, grad_input, grad_weight, grads)

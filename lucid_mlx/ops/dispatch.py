@@ -45,6 +45,7 @@ import mlx.core as mx
 
 from .. import workspace
 from . import dense, depthwise, pad, per_group, plan
+from .derivatives import convolve
 
 ENV_VAR = "LUCID_MLX_KERNELS"
 BACKENDS = ("auto", "metal", "portable")
@@ -197,19 +198,25 @@ def _pad_probes(dtype: mx.Dtype, mode: str) -> dict[str, Callable[[], object]]:
 class ConvPath(NamedTuple):
     """One way to run a convolution: its forward, its gradients and its workspace.
 
-    ``grads(x, w, cot, stride, pads, dilation, groups)`` returns the input
-    and weight gradients without running the forward again where the path
-    can; ``workspace(x_shape, w_shape, out_size, stride, backward, itemsize)``
-    is the bytes the path itself holds per sample and output-depth plane;
-    ``grad_input`` (dense only) computes a stride-1 input gradient from a
-    window of the cotangent, which lets the splitter cut it by input slabs.
+    Every function takes the geometry ``(stride, pads, dilation, groups)``
+    after its arrays.  ``forward(x, w)`` is differentiable to every order.
+    ``grads(x, w, cot)`` returns the input and weight gradients without
+    running the forward again where the path can; ``grad_input(cot, w,
+    x_shape)`` and ``grad_weight(x, cot, w_shape)`` return one each (the
+    splitter's pieces of second derivatives).  ``workspace(x_shape, w_shape,
+    out_size, stride, backward, itemsize)`` is the bytes the path itself
+    holds per sample and output-depth plane.  ``grad_input_by_slabs`` (dense
+    only) computes a stride-1 input gradient from a window of the cotangent,
+    which lets the splitter cut it by input slabs.
     """
 
     name: str
     forward: Callable[..., mx.array]
     grads: Callable[..., tuple[mx.array, mx.array]]
+    grad_input: Callable[..., mx.array]
+    grad_weight: Callable[..., mx.array]
     workspace: Callable[..., int]
-    grad_input: Callable[..., mx.array] | None = None
+    grad_input_by_slabs: Callable[..., mx.array] | None = None
 
 
 class ConvPlan(NamedTuple):
@@ -224,28 +231,48 @@ class ConvPlan(NamedTuple):
     split: plan.Split | None
 
 
-def _autodiff_grads(forward: Callable[..., mx.array]) -> Callable[..., tuple[mx.array, mx.array]]:
-    def grads(x, w, cot, stride, pads, dilation, groups):
-        _, (gx, gw) = mx.vjp(lambda x, w: forward(x, w, stride, pads, dilation, groups), [x, w], [cot])
+def _autodiff_path(name: str, conv: Callable[..., mx.array], workspace_fn: Callable[..., int],
+                   grad_input_by_slabs: Callable[..., mx.array] | None = None) -> ConvPath:
+    """A path whose gradients MLX's autodiff takes.
+
+    Its forward still goes through :func:`.derivatives.convolve`: MLX 0.32's
+    convolution has no jvp, which forward-over-reverse derivatives
+    (Hessian-vector products) need.
+    """
+
+    def grads(x, w, cot, *geometry):
+        _, (gx, gw) = mx.vjp(lambda x, w: conv(x, w, *geometry), [x, w], [cot])
         return gx, gw
 
-    return grads
+    def grad_input(cot, w, x_shape, *geometry):
+        # The map is linear in x, so its vjp does not depend on x's values.
+        x = mx.zeros(x_shape, dtype=w.dtype)
+        return mx.vjp(lambda x: conv(x, w, *geometry), [x], [cot])[1][0]
+
+    def grad_weight(x, cot, w_shape, *geometry):
+        w = mx.zeros(w_shape, dtype=x.dtype)
+        return mx.vjp(lambda w: conv(x, w, *geometry), [w], [cot])[1][0]
+
+    def forward(x, w, *geometry):
+        return convolve(x, w, geometry, conv, grad_input, grad_weight, grads)
+
+    return ConvPath(name, forward, grads, grad_input, grad_weight, workspace_fn, grad_input_by_slabs)
 
 
-DENSE = ConvPath("dense", dense.conv3d, _autodiff_grads(dense.conv3d), plan.unfold_workspace,
-                 dense.grad_input)
-PER_GROUP = ConvPath("per_group", per_group.conv3d, _autodiff_grads(per_group.conv3d),
-                     plan.unfold_workspace)
+DENSE = _autodiff_path("dense", dense.conv3d, plan.unfold_workspace, dense.grad_input)
+PER_GROUP = _autodiff_path("per_group", per_group.conv3d, plan.unfold_workspace)
 # The split path calls depthwise.grads directly: mx.vjp would first evaluate
 # the (eagerly evaluated) forward again, 20% of a split forward+backward at
 # 2x64x32^3.
-DEPTHWISE = ConvPath("depthwise", depthwise.conv3d, depthwise.grads, depthwise.workspace)
+DEPTHWISE = ConvPath("depthwise", depthwise.conv3d, depthwise.grads, depthwise.grad_input,
+                     depthwise.grad_weight, depthwise.workspace)
 
 
 def _kernel_path() -> ConvPath:
     from ..kernels import conv
 
-    return ConvPath("kernel", conv.grouped_conv3d, conv.grads, conv.workspace)
+    return ConvPath("kernel", conv.grouped_conv3d, conv.grads, conv.grad_input, conv.grad_weight,
+                    conv.workspace)
 
 
 def portable_path(w_shape) -> ConvPath:
@@ -294,7 +321,7 @@ def conv3d_plan(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -
     if plan.covers(backward, x.shape[0], out[0]):
         return ConvPlan(path, out, None)
     input_slabs = None
-    if path.grad_input is not None and stride == (1, 1, 1) and min(
+    if path.grad_input_by_slabs is not None and stride == (1, 1, 1) and min(
             min(p) for p in plan.transposed_pads(w.shape, pads, dilation)) >= 0:
         # The input gradient as a convolution of the cotangent: its shapes.
         transposed_w = (x.shape[1], w.shape[0], *w.shape[2:])
