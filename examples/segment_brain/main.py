@@ -1,6 +1,6 @@
 """Train a 3-D U-Net, built from lucid_mlx's NCDHW layers, to segment brain tissue.
 
-Run ``python examples/segment_brain.py --help`` for the data, the
+Run ``python examples/segment_brain/main.py --help`` for the data, the
 corruptions and the validation design; the same text is below in HELP.
 """
 
@@ -68,7 +68,7 @@ dice.png (Dice per epoch), history.json.
 
 The defaults (800 steps of two 24^3 patches at 2 mm) finish in under 5
 minutes on 2 CPU cores. On an Apple-silicon GPU, a larger setting:
-  python examples/segment_brain.py --device gpu --resolution 1 \\
+  python examples/segment_brain/main.py --device gpu --resolution 1 \\
       --patch 64 --batch 4 --channels 16,32,64,128 --epochs 20 --steps 100
 (training with it peaked at 7.3 GB in MLX on the CPU; --batch 2 halves that.)
 """

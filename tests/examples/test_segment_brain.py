@@ -13,12 +13,13 @@ nib = pytest.importorskip("nibabel")
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
-sys.path.insert(0, EXAMPLES)
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                   "examples", "segment_brain")
+sys.path.insert(0, APP)
 
 import augment  # noqa: E402
 import brain_data  # noqa: E402
-import segment_brain  # noqa: E402
+import main as segment_brain  # noqa: E402
 from threshold_baseline import ThresholdBaseline, dice_counts, dice_scores  # noqa: E402
 
 import lucid_mlx  # noqa: E402
