@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module
 
 from augment import corrupt, sample_patches, training_regions  # noqa: E402
 from brain_data import Volume, load_template, load_user  # noqa: E402
-from threshold_baseline import ThresholdBaseline, dice_counts, dice_scores  # noqa: E402
+from metrics import dice_counts, dice_scores  # noqa: E402
+from threshold_baseline import ThresholdBaseline  # noqa: E402
 from unet3d import NORMS, UNet3d  # noqa: E402
 
 import lucid_mlx  # noqa: E402

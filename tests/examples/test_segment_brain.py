@@ -20,7 +20,8 @@ sys.path.insert(0, APP)
 import augment  # noqa: E402
 import brain_data  # noqa: E402
 import main as segment_brain  # noqa: E402
-from threshold_baseline import ThresholdBaseline, dice_counts, dice_scores  # noqa: E402
+from metrics import dice_counts, dice_scores  # noqa: E402
+from threshold_baseline import ThresholdBaseline  # noqa: E402
 
 import lucid_mlx  # noqa: E402
 
