@@ -1,7 +1,14 @@
 """Train a 3-D U-Net, built from lucid_mlx's NCDHW layers, to segment brain tissue.
 
-Run ``python examples/segment_brain/main.py --help`` for the data, the
-corruptions and the validation design; the same text is below in HELP.
+    python examples/segment_brain/main.py --help
+
+``main`` runs the steps in order: check the options (``parse_args``), load
+and check the data (``load_volume``), fix the validation copies and score
+the baseline on them (``Validation``), build the model and its optimiser,
+then per epoch train (``train_epoch``, one ``train_step`` at a time),
+validate and keep the best weights (``checkpoint``), and finally write the
+outputs (``save_outputs``).  README.md beside this file describes the data,
+the corruptions, the validation design and the measured results.
 """
 
 from __future__ import annotations
@@ -9,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
 import mlx.core as mx
@@ -19,78 +25,85 @@ import nibabel as nib
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling modules, run from anywhere
+import lucid_mlx
+from augment import corrupt, sample_patches, training_regions
+from brain_data import Volume, load_template, load_user
+from metrics import dice_counts, dice_scores
+from threshold_baseline import ThresholdBaseline
+from unet3d import NORMS, UNet3d
 
-from augment import corrupt, sample_patches, training_regions  # noqa: E402
-from brain_data import Volume, load_template, load_user  # noqa: E402
-from metrics import dice_counts, dice_scores  # noqa: E402
-from threshold_baseline import ThresholdBaseline  # noqa: E402
-from unet3d import NORMS, UNet3d  # noqa: E402
+DESCRIPTION = """\
+Train a 3-D U-Net (lucid_mlx layers on MLX) to segment a brain MRI into
+background, CSF, grey matter and white matter. Each epoch prints the loss and
+the Dice per class on a held-out slab of axial slices, next to an intensity-
+threshold baseline scored on the same slab.
 
-import lucid_mlx  # noqa: E402
+Data: the MNI152 2009 T1 template that ships with nilearn (no download), or
+your own volume with --image and --label. Training patches and validation
+volumes are corrupted copies (gamma, bias field, noise); see README.md beside
+this script for the design and the measured results.
+"""
 
-HELP = """\
-Segment brain MRI into background, CSF, grey matter and white matter with a
-3-D U-Net written with lucid_mlx (PyTorch-layout NCDHW layers on MLX).
+EPILOG = """\
+outputs, written to --out:
+  best.safetensors        the best epoch's weights, under PyTorch's names
+  prediction.nii.gz       the U-Net's labels (0..K-1) for a corrupted copy of the input,
+  input_corrupted.nii.gz  that copy, and
+  labels.nii.gz           the ground truth: all three on the input's grid, affine
+                          and header (open them over the input in ITK-SNAP or 3D Slicer)
+  slices.png              middle axial, coronal and sagittal slices: input, truth, prediction
+  dice.png                validation Dice per epoch, U-Net against baseline
+  history.json            loss and Dice per epoch, the baseline's Dice, the options,
+                          seconds and peak MLX memory
 
-Data (offline): the MNI152 2009 T1 template shipped in nilearn's wheel, at
-2 mm by default (--resolution 1 for 1 mm). Its brain mask and grey/white
-matter probability maps give four classes: background outside the mask;
-WM where P(WM) >= 0.5 and beats P(GM); GM where P(GM) >= 0.5 and is at least
-P(WM); CSF for the rest of the mask (ventricles, sulci). Or bring your own
-volume: --image T1.nii.gz --label labels.nii.gz (integer labels, same grid).
-
-Why corrupt: on the clean template three intensity thresholds already reach a
-mean Dice of about 0.93. So every training patch and every validation volume
-is a corrupted copy: a random gamma (0.6-1.6), a smooth multiplicative bias
-field (up to about +-35%), Rician noise (sigma 3-12% of the range), then
-per-volume percentile normalisation. Training patches also get a random
-left/right flip and a small affine jitter (+-8 degrees, scale 0.9-1.1).
-
-The model: a 3-D U-Net of lucid_mlx layers only (Conv3d, BatchNorm3d, ReLU,
-MaxPool3d, ConvTranspose3d), 4 levels of 4-8-16-32 channels by default,
-trained with mlx.optimizers.Adam (cosine-decayed) on class-weighted
-cross-entropy plus soft Dice, with patches centred on brain voxels.
-
-Validation: there is one volume, so a slab of axial slices (20% of the
-brain's height, through its middle) is held out; training patches come only
-from above and below it (a left/right split would leak: the template is
-symmetric). Each epoch prints the loss and the per-class and mean Dice
-(background excluded) of the U-Net on fixed corrupted copies of the slab,
-next to a threshold baseline on the same copies, its thresholds fitted with
-the labels on each copy's own training region.
-
-Outputs (--out): best.safetensors (the best epoch's weights, under PyTorch's
-names: loadable into the same network in PyTorch), prediction.nii.gz and
-input_corrupted.nii.gz and labels.nii.gz (the input's grid, affine and
-header: open them over the input in ITK-SNAP or 3D Slicer), slices.png
-(middle axial/coronal/sagittal slices: image, truth, prediction) and
-dice.png (Dice per epoch), history.json.
-
-The defaults (800 steps of two 24^3 patches at 2 mm) finish in under 5
-minutes on 2 CPU cores. On an Apple-silicon GPU, a larger setting:
+a larger setting for an Apple-silicon GPU (memory it needs: README.md):
   python examples/segment_brain/main.py --device gpu --resolution 1 \\
       --patch 64 --batch 4 --channels 16,32,64,128 --epochs 20 --steps 100
-(training with it peaked at 7.3 GB in MLX on the CPU; --batch 2 halves that.)
 """
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--image", help="a NIfTI volume to segment instead of the MNI152 template")
-    p.add_argument("--label", help="its integer label map (same grid); required with --image")
-    p.add_argument("--resolution", type=int, default=2, choices=(1, 2), help="template voxel size in mm (default 2)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"), help="MLX device (default cpu)")
-    p.add_argument("--patch", type=int, default=24, help="training patch edge in voxels (default 24)")
-    p.add_argument("--batch", type=int, default=2, help="patches per step (default 2)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
-    p.add_argument("--steps", type=int, default=80, help="training steps per epoch (default 80)")
-    p.add_argument("--channels", default="4,8,16,32", help="U-Net channels per level, finest first (default 4,8,16,32)")
-    p.add_argument("--norm", default="batch", choices=NORMS, help="normalisation layer (default batch)")
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate at the start, cosine-decayed (default 3e-3)")
-    p.add_argument("--val-copies", type=int, default=2, help="corrupted copies of the validation slab (default 2)")
-    p.add_argument("--out", default="out/segment_brain", help="output directory (default out/segment_brain)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="main.py", description=DESCRIPTION, epilog=EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = p.add_argument_group("data")
+    data.add_argument("--image", metavar="PATH",
+                      help="a 3-D NIfTI volume (.nii or .nii.gz) to segment instead of the template; needs --label")
+    data.add_argument("--label", metavar="PATH",
+                      help="its integer label map (2 to 16 distinct values, the smallest = background) "
+                           "on the image's grid and affine")
+    data.add_argument("--resolution", type=int, default=2, choices=(1, 2),
+                      help="template voxel size in mm, ignored with --image (default: %(default)s)")
+    data.add_argument("--val-copies", type=int, default=2, metavar="N",
+                      help="corrupted copies of the validation slab scored each epoch (default: %(default)s)")
+    model = p.add_argument_group("model")
+    model.add_argument("--channels", default="4,8,16,32", metavar="C1,C2,...",
+                       help="feature channels per U-Net level, finest first; at least 2 levels "
+                            "(default: %(default)s)")
+    model.add_argument("--norm", default="batch", choices=NORMS, help="normalisation layer (default: %(default)s)")
+    training = p.add_argument_group("training")
+    training.add_argument("--patch", type=int, default=24, metavar="N",
+                          help="edge of the cubic training patches in voxels, a multiple of 2**(levels - 1) "
+                               "(default: %(default)s)")
+    training.add_argument("--batch", type=int, default=2, metavar="N", help="patches per step (default: %(default)s)")
+    training.add_argument("--epochs", type=int, default=10, metavar="N", help="epochs (default: %(default)s)")
+    training.add_argument("--steps", type=int, default=80, metavar="N",
+                          help="training steps per epoch (default: %(default)s)")
+    training.add_argument("--lr", type=float, default=3e-3, metavar="RATE",
+                          help="Adam's learning rate at the start, > 0, cosine-decayed to 5%% of it by the "
+                               "last step (default: %(default)s)")
+    training.add_argument("--seed", type=int, default=0, metavar="N",
+                          help="random seed, 0 to 2**32 - 1; the same seed and options give the same "
+                               "numbers (default: %(default)s)")
+    run = p.add_argument_group("run")
+    run.add_argument("--device", default="cpu", choices=("cpu", "gpu"), help="MLX device (default: %(default)s)")
+    run.add_argument("--out", default="out/segment_brain", metavar="DIR",
+                     help="output folder, created if missing (default: %(default)s)")
+    return p
+
+
+def parse_args(argv=None, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """The options, each checked; a bad one ends the process through ``parser.error``."""
+    p = parser or build_parser()
     args = p.parse_args(argv)
     if (args.image is None) != (args.label is None):
         p.error("--image and --label go together")
@@ -107,6 +120,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def load_volume(args: argparse.Namespace) -> Volume:
+    """The user's volume, or the template."""
+    return load_user(args.image, args.label) if args.image else load_template(args.resolution)
+
+
 def loss_fn(model: UNet3d, x: mx.array, y: mx.array, weights: mx.array) -> mx.array:
     """Class-weighted cross-entropy plus soft Dice over the foreground classes."""
     logits = model(x)
@@ -118,6 +136,25 @@ def loss_fn(model: UNet3d, x: mx.array, y: mx.array, weights: mx.array) -> mx.ar
     axes = (0, 2, 3, 4)
     dice = (2 * (p * onehot).sum(axes) + 1) / (p.sum(axes) + onehot.sum(axes) + 1)
     return ce + 1 - dice[1:].mean()
+
+
+def class_weights(volume: Volume, regions: list[tuple[int, int]]) -> mx.array:
+    """Cross-entropy weights ~ 1/sqrt(class frequency) in the training region, mean 1.
+
+    Without them the thin CSF class was still never predicted after 600 patches.
+    """
+    k = len(volume.class_names)
+    train_labels = np.concatenate([volume.labels[:, :, a:b].ravel() for a, b in regions])
+    freq = np.bincount(train_labels, minlength=k) / train_labels.size
+    weights = 1 / np.sqrt(np.maximum(freq, 1e-4))
+    return mx.array((weights * k / weights.sum()).astype(np.float32))
+
+
+def build_optimizer(args: argparse.Namespace) -> optim.Optimizer:
+    # Cosine decay to 5% of the start: with a constant rate the BatchNorm
+    # running statistics and the validation Dice kept jumping between epochs.
+    schedule = optim.cosine_decay(args.lr, args.epochs * args.steps, args.lr * 0.05)
+    return optim.Adam(learning_rate=schedule)
 
 
 def predict(model: UNet3d, image: np.ndarray) -> np.ndarray:
@@ -144,106 +181,51 @@ class Validation:
         train_mask = np.ones(volume.image.shape, bool)
         train_mask[:, :, z0:z1] = False
         truth = volume.labels[:, :, z0:z1]
-        self.baseline = sum(
+        self.baseline = dice_scores(sum(
             dice_counts(ThresholdBaseline(im, volume.labels, train_mask, self.k).predict(im[:, :, z0:z1]), truth, self.k)
-            for im in self.images)
+            for im in self.images))
 
-    def unet_counts(self, model: UNet3d) -> np.ndarray:
+    def score(self, model: UNet3d) -> np.ndarray:
+        """The model's Dice per class, pooled over the copies (eval mode)."""
+        model.eval()
         z0, z1 = self.volume.slab
         truth = self.volume.labels[:, :, z0:z1]
-        return sum(dice_counts(predict(model, im[:, :, self.window])[:, :, self.inner], truth, self.k)
-                   for im in self.images)
+        return dice_scores(sum(dice_counts(predict(model, im[:, :, self.window])[:, :, self.inner], truth, self.k)
+                               for im in self.images))
+
+
+def train_step(model, step, optimizer, xs: np.ndarray, ys: np.ndarray, weights: mx.array) -> float:
+    """One Adam update on one batch of patches; returns the batch's loss."""
+    loss, grads = step(model, mx.array(xs), mx.array(ys), weights)
+    optimizer.update(model, grads)
+    mx.eval(loss, model.state, optimizer.state)
+    return loss.item()
+
+
+def train_epoch(model, step, optimizer, volume, regions, weights, args, rng, bar) -> float:
+    """``args.steps`` steps on fresh corrupted patches; returns the mean loss."""
+    model.train()
+    losses = []
+    for _ in range(args.steps):
+        xs, ys = sample_patches(corrupt(volume.image, rng), volume.labels, regions, args.patch, args.batch, rng)
+        loss = train_step(model, step, optimizer, xs, ys, weights)
+        losses.append(loss)
+        bar.update()
+        bar.set_postfix(loss=f"{loss:.3f}")
+    return float(np.mean(losses))
+
+
+def checkpoint(model: UNet3d, scores: np.ndarray, best: float, path: str) -> bool:
+    """Save the weights if their mean foreground Dice beats ``best``; True if saved."""
+    if scores[1:].mean() > best:
+        lucid_mlx.save_torch_state_dict(model, path)
+        return True
+    return False
 
 
 def dice_line(name: str, scores: np.ndarray, names) -> str:
     cells = "  ".join(f"{n} {s:.3f}" for n, s in zip(names[1:], scores[1:]))
     return f"  {name:<9} {cells}  | mean {scores[1:].mean():.3f}"
-
-
-def train(args: argparse.Namespace) -> dict:
-    """Run the whole example; returns the summary it also writes to history.json."""
-    start = time.time()
-    if args.device == "gpu" and not mx.is_available(mx.gpu):
-        raise SystemExit("--device gpu: this MLX build has no GPU backend; use --device cpu")
-    mx.set_default_device(mx.gpu if args.device == "gpu" else mx.cpu)
-    mx.random.seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    os.makedirs(args.out, exist_ok=True)
-
-    volume = load_user(args.image, args.label) if args.image else load_template(args.resolution)
-    names, k = volume.class_names, len(volume.class_names)
-    val = Validation(volume, args.val_copies, context=args.patch // 2, seed=args.seed)
-    base = dice_scores(val.baseline)
-    print(f"volume {volume.nifti.shape[:3]} cropped to {volume.image.shape}, classes {', '.join(names)}")
-    print(f"validation slab z {volume.slab[0]}..{volume.slab[1] - 1}, {args.val_copies} corrupted copies")
-    print(dice_line("baseline", base, names))
-
-    model = UNet3d(1, k, args.channels, args.norm)
-    # Cosine decay to 5% of the start: with a constant rate the BatchNorm
-    # running statistics and the validation Dice kept jumping between epochs.
-    schedule = optim.cosine_decay(args.lr, args.epochs * args.steps, args.lr * 0.05)
-    optimizer = optim.Adam(learning_rate=schedule)
-    step = nn.value_and_grad(model, loss_fn)
-    regions = training_regions(volume.image.shape[2], volume.slab)
-    # CE weights ~ 1/sqrt(class frequency) in the training region: without
-    # them the thin CSF class (~5% of voxels) was still never predicted
-    # after 600 patches.
-    train_labels = np.concatenate([volume.labels[:, :, a:b].ravel() for a, b in regions])
-    freq = np.bincount(train_labels, minlength=k) / train_labels.size
-    weights = 1 / np.sqrt(np.maximum(freq, 1e-4))
-    weights = mx.array((weights * k / weights.sum()).astype(np.float32))
-    history, best = [], -1.0
-    best_path = os.path.join(args.out, "best.safetensors")
-
-    bar = tqdm(total=args.epochs * args.steps, desc="training", unit="step", dynamic_ncols=True)
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        losses = []
-        for _ in range(args.steps):
-            xs, ys = sample_patches(corrupt(volume.image, rng), volume.labels, regions, args.patch, args.batch, rng)
-            loss, grads = step(model, mx.array(xs), mx.array(ys), weights)
-            optimizer.update(model, grads)
-            mx.eval(loss, model.state, optimizer.state)
-            losses.append(loss.item())
-            bar.update()
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        model.eval()
-        scores = dice_scores(val.unet_counts(model))
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "dice": scores.tolist()})
-        mark = ""
-        if scores[1:].mean() > best:
-            best, mark = scores[1:].mean(), "  (best, saved)"
-            lucid_mlx.save_torch_state_dict(model, best_path)
-        bar.write(f"epoch {epoch}/{args.epochs}  loss {history[-1]['loss']:.4f}{mark}")
-        bar.write(dice_line("U-Net", scores, names))
-        bar.write(dice_line("baseline", base, names))
-    bar.close()
-
-    lucid_mlx.load_torch_state_dict(model, best_path)
-    model.eval()
-    best_epoch = max(history, key=lambda h: np.mean(h["dice"][1:]))
-    shown = val.images[0]
-    prediction = predict(model, shown)
-    _save_nifti(volume, volume.uncrop(prediction), os.path.join(args.out, "prediction.nii.gz"))
-    _save_nifti(volume, volume.uncrop(shown), os.path.join(args.out, "input_corrupted.nii.gz"))
-    _save_nifti(volume, volume.uncrop(volume.labels), os.path.join(args.out, "labels.nii.gz"))
-
-    import figures  # matplotlib is imported only once there is something to draw
-    figures.slices(shown, volume.labels, prediction, volume.slab, names, os.path.join(args.out, "slices.png"))
-    figures.dice_curves(history, base, names, os.path.join(args.out, "dice.png"))
-
-    summary = {
-        "classes": list(names), "baseline_dice": base.tolist(), "best_epoch": best_epoch["epoch"],
-        "unet_dice": best_epoch["dice"], "seconds": time.time() - start,
-        "peak_memory_gb": mx.get_peak_memory() / 1e9, "history": history, "args": {
-            key: value for key, value in vars(args).items()},
-    }
-    with open(os.path.join(args.out, "history.json"), "w") as f:
-        json.dump(summary, f, indent=1)
-    print(f"best epoch {best_epoch['epoch']}: U-Net mean Dice {np.mean(best_epoch['dice'][1:]):.3f} "
-          f"vs baseline {base[1:].mean():.3f}")
-    print(f"{summary['seconds']:.0f} s, peak MLX memory {summary['peak_memory_gb']:.2f} GB; outputs in {args.out}/")
-    return summary
 
 
 def _save_nifti(volume: Volume, data: np.ndarray, path: str) -> None:
@@ -255,8 +237,77 @@ def _save_nifti(volume: Volume, data: np.ndarray, path: str) -> None:
     nib.save(nib.Nifti1Image(data, volume.nifti.affine, header), path)
 
 
-def main(argv=None) -> None:
-    train(parse_args(argv))
+def save_outputs(model: UNet3d, volume: Volume, val: Validation, history: list[dict], args) -> None:
+    """The NIfTIs and PNGs of the best weights (already loaded into ``model``)."""
+    shown = val.images[0]
+    model.eval()
+    prediction = predict(model, shown)
+    _save_nifti(volume, volume.uncrop(prediction), os.path.join(args.out, "prediction.nii.gz"))
+    _save_nifti(volume, volume.uncrop(shown), os.path.join(args.out, "input_corrupted.nii.gz"))
+    _save_nifti(volume, volume.uncrop(volume.labels), os.path.join(args.out, "labels.nii.gz"))
+
+    import figures  # matplotlib is imported only once there is something to draw
+    names = volume.class_names
+    figures.slices(shown, volume.labels, prediction, volume.slab, names, os.path.join(args.out, "slices.png"))
+    figures.dice_curves(history, val.baseline, names, os.path.join(args.out, "dice.png"))
+
+
+def train(args: argparse.Namespace, volume: Volume) -> dict:
+    """Train, validate and save; returns the summary it also writes to history.json."""
+    start = time.time()
+    if args.device == "gpu" and not mx.is_available(mx.gpu):
+        raise SystemExit("--device gpu: this MLX build has no GPU backend; use --device cpu")
+    mx.set_default_device(mx.gpu if args.device == "gpu" else mx.cpu)
+    mx.random.seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    names = volume.class_names
+
+    val = Validation(volume, args.val_copies, context=args.patch // 2, seed=args.seed)
+    print(f"volume {volume.nifti.shape[:3]} cropped to {volume.image.shape}, classes {', '.join(names)}")
+    print(f"validation slab z {volume.slab[0]}..{volume.slab[1] - 1}, {args.val_copies} corrupted copies")
+    print(dice_line("baseline", val.baseline, names))
+
+    model = UNet3d(1, len(names), args.channels, args.norm)
+    optimizer = build_optimizer(args)
+    step = nn.value_and_grad(model, loss_fn)
+    regions = training_regions(volume.image.shape[2], volume.slab)
+    weights = class_weights(volume, regions)
+
+    history, best = [], -1.0
+    best_path = os.path.join(args.out, "best.safetensors")
+    with tqdm(total=args.epochs * args.steps, desc="training", unit="step", dynamic_ncols=True) as bar:
+        for epoch in range(1, args.epochs + 1):
+            loss = train_epoch(model, step, optimizer, volume, regions, weights, args, rng, bar)
+            scores = val.score(model)
+            history.append({"epoch": epoch, "loss": loss, "dice": scores.tolist()})
+            saved = checkpoint(model, scores, best, best_path)
+            best = max(best, scores[1:].mean())
+            bar.write(f"epoch {epoch}/{args.epochs}  loss {loss:.4f}{'  (best, saved)' if saved else ''}")
+            bar.write(dice_line("U-Net", scores, names))
+            bar.write(dice_line("baseline", val.baseline, names))
+
+    lucid_mlx.load_torch_state_dict(model, best_path)
+    save_outputs(model, volume, val, history, args)
+    best_epoch = max(history, key=lambda h: np.mean(h["dice"][1:]))
+    summary = {
+        "classes": list(names), "baseline_dice": val.baseline.tolist(), "best_epoch": best_epoch["epoch"],
+        "unet_dice": best_epoch["dice"], "seconds": time.time() - start,
+        "peak_memory_gb": mx.get_peak_memory() / 1e9, "history": history, "args": dict(vars(args)),
+    }
+    with open(os.path.join(args.out, "history.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print(f"best epoch {best_epoch['epoch']}: U-Net mean Dice {np.mean(best_epoch['dice'][1:]):.3f} "
+          f"vs baseline {val.baseline[1:].mean():.3f}")
+    print(f"{summary['seconds']:.0f} s, peak MLX memory {summary['peak_memory_gb']:.2f} GB; outputs in {args.out}/")
+    return summary
+
+
+def main(argv=None) -> dict:
+    """Parse the options, load the data, train; see ``--help``."""
+    parser = build_parser()
+    args = parse_args(argv, parser)
+    return train(args, load_volume(args))
 
 
 if __name__ == "__main__":

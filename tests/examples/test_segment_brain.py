@@ -1,10 +1,11 @@
-"""The brain-segmentation example: its pieces, and its whole pipeline in a tiny setting."""
+"""The brain-segmentation example (examples/segment_brain/): its pieces, and its whole pipeline in a tiny setting."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,18 +13,23 @@ import pytest
 nib = pytest.importorskip("nibabel")
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
+pytest.importorskip("scipy")
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                   "examples", "segment_brain")
-sys.path.insert(0, APP)
+import lucid_mlx  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "examples" / "segment_brain"
+# The app's modules import each other as top-level modules, as they do when
+# main.py runs as a script; main.py itself is loaded under a unique name.
+sys.path.insert(0, str(APP))
+_spec = importlib.util.spec_from_file_location("segment_brain_main", APP / "main.py")
+segment_brain = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(segment_brain)
 
 import augment  # noqa: E402
 import brain_data  # noqa: E402
-import main as segment_brain  # noqa: E402
 from metrics import dice_counts, dice_scores  # noqa: E402
 from threshold_baseline import ThresholdBaseline  # noqa: E402
-
-import lucid_mlx  # noqa: E402
 
 TINY = ["--patch", "16", "--batch", "1", "--epochs", "2", "--steps", "2", "--channels", "4,8", "--val-copies", "1"]
 
@@ -108,8 +114,8 @@ def _synthetic_subject(tmp_path):
 def test_pipeline_on_a_user_volume_writes_aligned_outputs(tmp_path):
     affine, shape = _synthetic_subject(tmp_path)
     out = tmp_path / "out"
-    summary = segment_brain.train(segment_brain.parse_args(
-        TINY + ["--image", str(tmp_path / "t1.nii.gz"), "--label", str(tmp_path / "seg.nii.gz"), "--out", str(out)]))
+    summary = segment_brain.main(
+        TINY + ["--image", str(tmp_path / "t1.nii.gz"), "--label", str(tmp_path / "seg.nii.gz"), "--out", str(out)])
 
     pred = nib.load(out / "prediction.nii.gz")
     np.testing.assert_allclose(pred.affine, affine, atol=1e-6)
@@ -135,7 +141,7 @@ def test_pipeline_on_a_user_volume_writes_aligned_outputs(tmp_path):
 def test_pipeline_on_the_template(tmp_path):
     template = pytest.importorskip("nilearn.datasets").load_mni152_template(resolution=2)
     out = tmp_path / "out"
-    segment_brain.train(segment_brain.parse_args(TINY + ["--out", str(out)]))
+    segment_brain.main(TINY + ["--out", str(out)])
     pred = nib.load(out / "prediction.nii.gz")
     np.testing.assert_allclose(pred.affine, template.affine)
     assert pred.shape == template.shape
