@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 
@@ -23,11 +24,12 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import nibabel as nib
 import numpy as np
+from mlx.utils import tree_flatten
 from tqdm import tqdm
 
 import lucid_mlx
 from augment import corrupt, sample_patches, training_regions
-from brain_data import Volume, load_template, load_user
+from brain_data import MAX_CLASSES, InputError, Volume, load_template, load_user
 from metrics import dice_counts, dice_scores
 from threshold_baseline import ThresholdBaseline
 from unet3d import NORMS, UNet3d
@@ -54,7 +56,11 @@ outputs, written to --out:
   slices.png              middle axial, coronal and sagittal slices: input, truth, prediction
   dice.png                validation Dice per epoch, U-Net against baseline
   history.json            loss and Dice per epoch, the baseline's Dice, the options,
-                          seconds and peak MLX memory
+                          seconds and peak MLX memory (strict JSON)
+
+exit status: 0 when done; 2 for a bad option or input file (one line on stderr,
+before anything is trained); 1 if training diverges (a NaN or infinite loss or
+weight), in which case nothing non-finite is saved.
 
 a larger setting for an Apple-silicon GPU (memory it needs: README.md):
   python examples/segment_brain/main.py --device gpu --resolution 1 \\
@@ -62,14 +68,25 @@ a larger setting for an Apple-silicon GPU (memory it needs: README.md):
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is the one line ``main.py: error: ...`` and exit status 2.
+
+    argparse's own ``error`` prints the usage first, which for this many
+    options wraps over several lines and pushes the message out of sight.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="main.py", description=DESCRIPTION, epilog=EPILOG,
+    p = _Parser(prog="main.py", description=DESCRIPTION, epilog=EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     data = p.add_argument_group("data")
     data.add_argument("--image", metavar="PATH",
                       help="a 3-D NIfTI volume (.nii or .nii.gz) to segment instead of the template; needs --label")
     data.add_argument("--label", metavar="PATH",
-                      help="its integer label map (2 to 16 distinct values, the smallest = background) "
+                      help=f"its label map: integers >= 0 (0 = background, 2 to {MAX_CLASSES} distinct values) "
                            "on the image's grid and affine")
     data.add_argument("--resolution", type=int, default=2, choices=(1, 2),
                       help="template voxel size in mm, ignored with --image (default: %(default)s)")
@@ -111,18 +128,42 @@ def parse_args(argv=None, parser: argparse.ArgumentParser | None = None) -> argp
         args.channels = tuple(int(c) for c in args.channels.split(","))
     except ValueError:
         p.error(f"--channels must be comma-separated ints, got {args.channels!r}")
+    if len(args.channels) < 2:
+        p.error(f"--channels needs at least 2 levels (the U-Net pools between levels), got {len(args.channels)}")
+    if min(args.channels) < 1:
+        p.error(f"--channels must all be >= 1, got {','.join(map(str, args.channels))}")
     multiple = 2 ** (len(args.channels) - 1)
     if args.patch < multiple or args.patch % multiple:
         p.error(f"--patch must be a multiple of {multiple} for {len(args.channels)} U-Net levels, got {args.patch}")
     for name in ("batch", "epochs", "steps", "val_copies"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        p.error(f"--lr must be a finite number > 0, got {args.lr}")
+    if not 0 <= args.seed < 2**32:
+        p.error(f"--seed must be in 0 to 2**32 - 1, got {args.seed}")
+    if args.device == "gpu" and not mx.is_available(mx.gpu):
+        p.error("--device gpu: this MLX build has no GPU backend; use --device cpu")
+    if not args.out:
+        p.error("--out must name a folder, got ''")
+    # The nearest existing folder on the way to --out must be a writable folder.
+    existing = os.path.abspath(args.out)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        p.error(f"--out: {existing!r} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        p.error(f"--out: the folder {existing!r} is not writable")
     return args
 
 
 def load_volume(args: argparse.Namespace) -> Volume:
-    """The user's volume, or the template."""
+    """The user's volume, or the template; raises InputError for a bad file."""
     return load_user(args.image, args.label) if args.image else load_template(args.resolution)
+
+
+class Diverged(RuntimeError):
+    """The loss or the weights stopped being finite."""
 
 
 def loss_fn(model: UNet3d, x: mx.array, y: mx.array, weights: mx.array) -> mx.array:
@@ -194,6 +235,10 @@ class Validation:
                                for im in self.images))
 
 
+def _all_finite(model: nn.Module) -> bool:
+    return all(mx.isfinite(v).all().item() for _, v in tree_flatten(model.parameters()))
+
+
 def train_step(model, step, optimizer, xs: np.ndarray, ys: np.ndarray, weights: mx.array) -> float:
     """One Adam update on one batch of patches; returns the batch's loss."""
     loss, grads = step(model, mx.array(xs), mx.array(ys), weights)
@@ -202,16 +247,24 @@ def train_step(model, step, optimizer, xs: np.ndarray, ys: np.ndarray, weights: 
     return loss.item()
 
 
-def train_epoch(model, step, optimizer, volume, regions, weights, args, rng, bar) -> float:
-    """``args.steps`` steps on fresh corrupted patches; returns the mean loss."""
+def train_epoch(model, step, optimizer, volume, regions, weights, args, rng, bar, epoch) -> float:
+    """``args.steps`` steps on fresh corrupted patches; returns the mean loss.
+
+    Raises:
+        Diverged: a loss, or a weight after the last step, is NaN or infinite.
+    """
     model.train()
     losses = []
-    for _ in range(args.steps):
+    for i in range(1, args.steps + 1):
         xs, ys = sample_patches(corrupt(volume.image, rng), volume.labels, regions, args.patch, args.batch, rng)
         loss = train_step(model, step, optimizer, xs, ys, weights)
+        if not math.isfinite(loss):
+            raise Diverged(f"the loss is {loss} at epoch {epoch}, step {i}")
         losses.append(loss)
         bar.update()
         bar.set_postfix(loss=f"{loss:.3f}")
+    if not _all_finite(model):  # the last update comes after the last loss
+        raise Diverged(f"the weights hold NaN or infinite values after epoch {epoch}")
     return float(np.mean(losses))
 
 
@@ -255,8 +308,6 @@ def save_outputs(model: UNet3d, volume: Volume, val: Validation, history: list[d
 def train(args: argparse.Namespace, volume: Volume) -> dict:
     """Train, validate and save; returns the summary it also writes to history.json."""
     start = time.time()
-    if args.device == "gpu" and not mx.is_available(mx.gpu):
-        raise SystemExit("--device gpu: this MLX build has no GPU backend; use --device cpu")
     mx.set_default_device(mx.gpu if args.device == "gpu" else mx.cpu)
     mx.random.seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -278,7 +329,7 @@ def train(args: argparse.Namespace, volume: Volume) -> dict:
     best_path = os.path.join(args.out, "best.safetensors")
     with tqdm(total=args.epochs * args.steps, desc="training", unit="step", dynamic_ncols=True) as bar:
         for epoch in range(1, args.epochs + 1):
-            loss = train_epoch(model, step, optimizer, volume, regions, weights, args, rng, bar)
+            loss = train_epoch(model, step, optimizer, volume, regions, weights, args, rng, bar, epoch)
             scores = val.score(model)
             history.append({"epoch": epoch, "loss": loss, "dice": scores.tolist()})
             saved = checkpoint(model, scores, best, best_path)
@@ -296,7 +347,7 @@ def train(args: argparse.Namespace, volume: Volume) -> dict:
         "peak_memory_gb": mx.get_peak_memory() / 1e9, "history": history, "args": dict(vars(args)),
     }
     with open(os.path.join(args.out, "history.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+        json.dump(summary, f, indent=1, allow_nan=False)  # strict JSON: a NaN here is a bug, not a value
     print(f"best epoch {best_epoch['epoch']}: U-Net mean Dice {np.mean(best_epoch['dice'][1:]):.3f} "
           f"vs baseline {val.baseline[1:].mean():.3f}")
     print(f"{summary['seconds']:.0f} s, peak MLX memory {summary['peak_memory_gb']:.2f} GB; outputs in {args.out}/")
@@ -304,10 +355,19 @@ def train(args: argparse.Namespace, volume: Volume) -> dict:
 
 
 def main(argv=None) -> dict:
-    """Parse the options, load the data, train; see ``--help``."""
+    """Check the options and the data, then train; see ``--help``."""
     parser = build_parser()
     args = parse_args(argv, parser)
-    return train(args, load_volume(args))
+    try:
+        volume = load_volume(args)
+    except InputError as e:
+        parser.error(str(e))
+    try:
+        return train(args, volume)
+    except Diverged as e:
+        # Exit status 1, not argparse's 2: the options were valid, the run failed.
+        raise SystemExit(f"{parser.prog}: training stopped: {e}; try a smaller --lr "
+                         f"(nothing non-finite was saved)") from None
 
 
 if __name__ == "__main__":
