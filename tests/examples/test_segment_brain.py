@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -298,3 +299,14 @@ def test_a_diverging_run_stops_before_saving_non_finite_weights(steps, lr, reaso
     assert "nothing non-finite was saved" in message
     assert not (out / "best.safetensors").exists() and not (out / "history.json").exists()
 
+
+def test_the_readme_lists_every_option_with_the_parser_default():
+    rows = re.findall(r"^\| `(--[\w-]+)[^`]*` \| ([^|]+) \|", (APP / "README.md").read_text(), flags=re.M)
+    parser = segment_brain.build_parser()
+    options = {a.option_strings[-1]: a.default for a in parser._actions if a.option_strings[-1] != "--help"}
+    assert sorted(name for name, _ in rows) == sorted(options)
+    for name, default in rows:
+        if default.startswith("`"):
+            assert default.strip().strip("`") == str(options[name]), name
+        else:
+            assert options[name] is None, name
