@@ -36,14 +36,14 @@ every call, or the :func:`use_backend` context manager, which wins over it:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
-import os
 import warnings
 from typing import Callable, Iterator, NamedTuple
 
 import mlx.core as mx
 
-from .. import workspace
+from .. import _env, workspace
 from . import dense, depthwise, pad, per_group, plan
 from .derivatives import convolve
 
@@ -52,32 +52,45 @@ BACKENDS = ("auto", "metal", "portable")
 INDEX_LIMIT = 2**31
 KERNEL_DTYPES = (mx.float32, mx.float16, mx.bfloat16)
 
-_override: str | None = None
+# Per thread (and per asyncio task): one thread's ``use_backend`` never
+# changes what another thread runs.
+_override: contextvars.ContextVar[str | None] = contextvars.ContextVar("lucid_mlx_backend", default=None)
 _built: set[tuple] = set()
 _failure: str | None = None
 
 
+def _switch() -> tuple[str, str]:
+    """The backend switch in force and where it was set, for error messages."""
+    override = _override.get()
+    if override is not None:
+        return override, f"use_backend({override!r})"
+    value = _env.read(ENV_VAR)
+    if value is None:
+        return "auto", "the default backend"
+    if value.lower() not in BACKENDS:
+        raise ValueError(f"environment variable {ENV_VAR} must be one of {BACKENDS}, got {value!r}")
+    return value.lower(), f"{ENV_VAR}={value}"
+
+
 def backend() -> str:
     """The backend switch in force: ``use_backend``'s, else the env var's."""
-    if _override is not None:
-        return _override
-    value = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
-    if value not in BACKENDS:
-        raise ValueError(f"environment variable {ENV_VAR} must be one of {BACKENDS}, got {value!r}")
-    return value
+    return _switch()[0]
 
 
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[None]:
-    """Force ``'auto'``, ``'metal'`` or ``'portable'`` inside a ``with`` block."""
-    global _override
+    """Force ``'auto'``, ``'metal'`` or ``'portable'`` inside a ``with`` block.
+
+    The override holds for the calling thread (and asyncio task) only, and
+    the previous switch is restored exactly on exit.
+    """
     if name not in BACKENDS:
         raise ValueError(f"`name` must be one of {BACKENDS}, got {name!r}")
-    previous, _override = _override, name
+    token = _override.set(name)
     try:
         yield
     finally:
-        _override = previous
+        _override.reset(token)
 
 
 def metal_available() -> bool:
@@ -132,14 +145,14 @@ def pad_support(x: mx.array, pairs, mode: str) -> str | None:
 
 
 def _use_kernel(reason: str | None) -> bool:
-    mode = backend()
+    mode, source = _switch()
     if mode == "portable":
         return False
     if mode == "metal":
         if not (metal_available() and stream_on_gpu()):
-            raise RuntimeError(f"{ENV_VAR}=metal forces the kernels, but Metal is unavailable or the stream is not on the GPU")
+            raise RuntimeError(f"{source} forces the kernels, but Metal is unavailable or the stream is not on the GPU")
         if reason is not None:
-            raise RuntimeError(f"{ENV_VAR}=metal forces the kernels, but they do not support {reason}")
+            raise RuntimeError(f"{source} forces the kernels, but they do not support {reason}")
         return True
     return _failure is None and reason is None and metal_available() and stream_on_gpu()
 

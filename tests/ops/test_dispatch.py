@@ -291,3 +291,51 @@ def test_circular_grouped_conv3d_module_runs_both_kernels(gpu, launches):
     np.testing.assert_allclose(got_loss.item(), want_loss.item(), rtol=1e-5)
     for key in ("weight", "bias"):
         np.testing.assert_allclose(np.array(got[key]), np.array(want[key]), rtol=1e-5, atol=1e-4)
+
+
+def test_a_blank_switch_means_auto(monkeypatch):
+    for text in ("", "  "):
+        monkeypatch.setenv(dispatch.ENV_VAR, text)
+        assert dispatch.backend() == "auto"
+
+
+def test_errors_inside_use_backend_name_it(monkeypatch):
+    monkeypatch.delenv(dispatch.ENV_VAR, raising=False)
+    with dispatch.use_backend("metal"):
+        with pytest.raises(RuntimeError, match=r"^use_backend\('metal'\) forces the kernels, but Metal is unavailable"):
+            run_conv(*conv_inputs())
+
+
+def test_use_backend_is_per_thread_and_restored_exactly(monkeypatch):
+    import threading
+
+    monkeypatch.setenv(dispatch.ENV_VAR, "auto")
+    inside_portable = threading.Event()
+    metal_entered = threading.Event()
+    seen = {}
+
+    def portable_thread():
+        with dispatch.use_backend("portable"):
+            inside_portable.set()
+            metal_entered.wait(5)
+            seen["portable thread"] = dispatch.backend()
+        seen["portable thread after"] = dispatch.backend()
+
+    def metal_thread():
+        inside_portable.wait(5)
+        with dispatch.use_backend("metal"):
+            metal_entered.set()
+            seen["metal thread"] = dispatch.backend()
+
+    threads = [threading.Thread(target=portable_thread), threading.Thread(target=metal_thread)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == {"portable thread": "portable", "portable thread after": "auto", "metal thread": "metal"}
+    assert dispatch.backend() == "auto"
+    with dispatch.use_backend("portable"):
+        with dispatch.use_backend("metal"):
+            assert dispatch.backend() == "metal"
+        assert dispatch.backend() == "portable"
+    assert dispatch.backend() == "auto"

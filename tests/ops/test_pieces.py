@@ -149,26 +149,3 @@ def test_peak_within_budget():
     unsplit = peak(None)
     assert unsplit > bound, "without the budget the peak should exceed the bound"
     assert peak(budget) <= bound
-
-
-def test_limit_arguments_and_environment(monkeypatch):
-    assert lucid_mlx.get_workspace_limit() == 256 * 2**20
-    lucid_mlx.set_workspace_limit(1000)
-    assert lucid_mlx.get_workspace_limit() == 1000
-    lucid_mlx.set_workspace_limit(None)
-    assert lucid_mlx.get_workspace_limit() is None
-    with pytest.raises(ValueError, match=r"`nbytes` must be >= 0, got -1"):
-        lucid_mlx.set_workspace_limit(-1)
-    with pytest.raises(TypeError, match=r"`nbytes` must be an int or None, got 1.5"):
-        lucid_mlx.set_workspace_limit(1.5)
-    with pytest.raises(TypeError, match=r"`nbytes`"):
-        lucid_mlx.set_workspace_limit(True)
-
-    lucid_mlx.reset_workspace_limit()
-    monkeypatch.setenv("LUCID_MLX_WORKSPACE_LIMIT", "64M")
-    assert lucid_mlx.get_workspace_limit() == 64 * 2**20
-    monkeypatch.setenv("LUCID_MLX_WORKSPACE_LIMIT", "none")
-    assert lucid_mlx.get_workspace_limit() is None
-    monkeypatch.setenv("LUCID_MLX_WORKSPACE_LIMIT", "lots")
-    with pytest.raises(ValueError, match=r"LUCID_MLX_WORKSPACE_LIMIT.*'lots'"):
-        lucid_mlx.get_workspace_limit()
