@@ -99,15 +99,15 @@ def bias_grad(gy: mx.array) -> mx.array:
     return partial.sum(axis=0).astype(gy.dtype)
 
 
-def workspace(x_shape, w_shape, out_size: Triple, stride: Triple, backward: bool,
-              itemsize: int) -> int:
-    """Bytes the kernels hold per sample and output-depth plane: none.
+def workspace(x_shape, w_shape, out_size: Triple, stride: Triple, dilation: Triple,
+              backward: bool, itemsize: int) -> tuple[int, int]:
+    """Bytes the kernels hold per sample and output-depth plane (and halo plane): none.
 
     Each thread reads its inputs in place; only the weight gradient's
     partial sums (R x C_out x taps floats) come on top, independent of the
     volume.
     """
-    return 0
+    return 0, 0
 
 
 def grad_input(cot, w, x_shape, stride: Triple, pads: Pairs, dilation: Triple, groups: int):

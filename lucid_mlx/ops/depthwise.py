@@ -172,15 +172,30 @@ def _f32(a: mx.array) -> mx.array:
     return a if a.dtype == mx.float32 else a.astype(mx.float32)
 
 
-def workspace(x_shape, w_shape, out_size: Triple, stride: Triple, backward: bool,
-              itemsize: int) -> int:
-    """Bytes this path holds per sample and output-depth plane.
+def workspace(x_shape, w_shape, out_size: Triple, stride: Triple, dilation: Triple,
+              backward: bool, itemsize: int) -> tuple[int, int]:
+    """Bytes this path holds per sample: per output-depth plane, and per input plane of halo.
 
-    No unfold: about two output-sized float32 arrays (whatever ``itemsize``)
-    per tap of one evaluation step (:data:`STEP_TAPS`), plus the step's
-    accumulators, which fits the 2x64x32^3 forward+backward peak above.
+    In float32, whatever ``itemsize``.  No unfold: the forward holds about two
+    output-sized arrays per tap of one evaluation step (:data:`STEP_TAPS`)
+    plus the step's accumulators, and the padded input repeated to C_out
+    channels under the plane; so does the weight gradient.  The input
+    gradient's tap sums run at the input's resolution over the spread and
+    padded cotangent, so every input plane a piece reads costs them, halo
+    included (2x32x48^3 at stride 2 peaked at 628 MiB under the 256 MiB
+    budget when they were counted per output plane).
     """
-    return 4 * (2 * STEP_TAPS + 6) * w_shape[0] * out_size[1] * out_size[2]
+    h, w = x_shape[3], x_shape[4]
+    c_out, _, _, kh, kw = w_shape
+    # The cotangent grid of the input gradient is padded by the kernel's reach on both sides.
+    padded_in = c_out * (h + 2 * dilation[1] * (kh - 1)) * (w + 2 * dilation[2] * (kw - 1))
+    sums = 2 * STEP_TAPS + 6
+    per_plane = sums * c_out * out_size[1] * out_size[2] + 2 * padded_in * stride[0]
+    if not backward:
+        return 4 * per_plane, 0
+    per_input_plane = sums * c_out * h * w + 3 * padded_in
+    # The two gradients are evaluated one after the other (grads()).
+    return 4 * max(per_plane, per_input_plane * stride[0]), 4 * per_input_plane
 
 
 def _forward(x: mx.array, w: mx.array, stride: Triple, pads: Pairs, dilation: Triple,

@@ -217,8 +217,9 @@ class ConvPath(NamedTuple):
     running the forward again where the path can; ``grad_input(cot, w,
     x_shape)`` and ``grad_weight(x, cot, w_shape)`` return one each (the
     splitter's pieces of second derivatives).  ``workspace(x_shape, w_shape,
-    out_size, stride, backward, itemsize)`` is the bytes the path itself
-    holds per sample and output-depth plane.  ``grad_input_by_slabs`` (dense
+    out_size, stride, dilation, backward, itemsize)`` is the bytes the path
+    itself holds per sample, per output-depth plane and per input plane of a
+    piece's halo.  ``grad_input_by_slabs`` (dense
     only) computes a stride-1 input gradient from a window of the cotangent,
     which lets the splitter cut it by input slabs.
     """
@@ -327,7 +328,7 @@ def conv3d_plan(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -
     itemsize = _itemsize(x)
 
     def fit(x_shape, w_shape, size, stride_, backward):
-        own = path.workspace(x_shape, w_shape, size, stride_, backward, itemsize)
+        own = path.workspace(x_shape, w_shape, size, stride_, dilation, backward, itemsize)
         return plan.fit(x_shape, w_shape, size, stride_, dilation, own, itemsize, limit, backward)
 
     backward = fit(x.shape, w.shape, out, stride, True)

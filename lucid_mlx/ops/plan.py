@@ -28,9 +28,9 @@ def output_size(size: Triple, kernel: Triple, stride: Triple, pads: Pairs, dilat
     )  # type: ignore[return-value]
 
 
-def unfold_workspace(x_shape, w_shape, out_size: Triple, stride: Triple, backward: bool,
-                     itemsize: int) -> int:
-    """Bytes a GEMM-based convolution unfolds per sample and output-depth plane.
+def unfold_workspace(x_shape, w_shape, out_size: Triple, stride: Triple, dilation: Triple,
+                     backward: bool, itemsize: int) -> tuple[int, int]:
+    """Bytes a GEMM-based convolution unfolds per sample and output-depth plane (and per halo plane: none).
 
     The forward and the weight gradient hold KD*KH*KW*C_in values per output
     voxel, the input gradient KD*KH*KW*C_out per input voxel.  A backward
@@ -42,7 +42,7 @@ def unfold_workspace(x_shape, w_shape, out_size: Triple, stride: Triple, backwar
     taps = kd * kh * kw
     forward = taps * c_in * out_size[1] * out_size[2]
     elements = forward + taps * c_out * h * w * stride[0] if backward else forward
-    return itemsize * elements
+    return itemsize * elements, 0
 
 
 class Pieces(NamedTuple):
@@ -85,12 +85,12 @@ def _shared_workspace(x_shape, w_shape, out_size: Triple, stride: Triple) -> tup
     return per_plane, 2 * c_in * h * w
 
 
-def fit(x_shape, w_shape, out_size: Triple, stride: Triple, dilation: Triple, own_bytes: int,
-        itemsize: int, limit: int | None, backward: bool = False) -> Pieces:
+def fit(x_shape, w_shape, out_size: Triple, stride: Triple, dilation: Triple,
+        own: tuple[int, int], itemsize: int, limit: int | None, backward: bool = False) -> Pieces:
     """(samples per chunk, output planes per slab) within the budget ``limit``.
 
-    ``own_bytes`` is what the strategy itself holds per sample and output
-    plane.  A split call also holds its assembled results beside the pieces
+    ``own`` is what the strategy itself holds per sample: bytes per output
+    plane, and bytes per input plane of a piece's halo.  A split call also holds its assembled results beside the pieces
     (the output, and in the backward the input gradient in float32 and its
     concatenation), so that much of the budget is set aside before sizing
     the pieces.
@@ -99,8 +99,8 @@ def fit(x_shape, w_shape, out_size: Triple, stride: Triple, dilation: Triple, ow
     if limit is None or n == 0 or out_d == 0:
         return Pieces(max(n, 1), max(out_d, 1))
     shared, in_plane = _shared_workspace(x_shape, w_shape, out_size, stride)
-    per_plane = own_bytes + itemsize * shared
-    halo = itemsize * in_plane * (w_shape[2] - 1) * dilation[0]
+    per_plane = own[0] + itemsize * shared
+    halo = (itemsize * in_plane + own[1]) * (w_shape[2] - 1) * dilation[0]
 
     def cost(samples: int, planes: int) -> int:
         return samples * (planes * per_plane + halo)

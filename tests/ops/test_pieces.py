@@ -149,3 +149,33 @@ def test_peak_within_budget():
     unsplit = peak(None)
     assert unsplit > bound, "without the budget the peak should exceed the bound"
     assert peak(budget) <= bound
+
+
+
+@pytest.mark.parametrize("c_out, kwargs", [
+    (16, dict(padding=1, stride=2, groups=16)),  # strided depthwise
+    (32, dict(padding=2, stride=2, dilation=2, groups=16)),  # multiplier 2, strided, dilated
+])
+def test_strided_depthwise_peak_within_budget(c_out, kwargs):
+    # The depthwise input gradient runs at the input's resolution: a strided
+    # layer's estimate must count its input planes, not its output planes.
+    x = mx.random.normal((2, 16, 32, 32, 32), key=mx.random.key(12))
+    w = mx.random.normal((c_out, 1, 3, 3, 3), key=mx.random.key(13))
+    f = lambda x, w: F.conv3d(x, w, **kwargs)  # noqa: E731
+    y = f(x, w)
+    cot = mx.random.normal(y.shape, key=mx.random.key(14))
+    mx.eval(x, w, cot)
+    # Large enough for one plane of one sample, the finest piece there is.
+    budget = 24 * 2**20
+
+    def peak(limit):
+        lucid_mlx.set_workspace_limit(limit)
+        base = mx.get_active_memory()
+        mx.reset_peak_memory()
+        out, grads = mx.vjp(f, [x, w], [cot])
+        mx.eval(out, grads)
+        return mx.get_peak_memory() - base
+
+    bound = budget + x.nbytes + y.nbytes + x.nbytes + w.nbytes
+    assert peak(None) > bound, "without the budget the peak should exceed the bound"
+    assert peak(budget) <= bound

@@ -38,11 +38,11 @@ def test_slabs_tile_the_output_and_read_exactly_their_window(out_d, planes, dept
 
 def test_fit_within_and_beyond_the_budget():
     x, w, out = (2, 8, 16, 16, 16), (8, 8, 3, 3, 3), (16, 16, 16)
-    own = plan.unfold_workspace(x, w, out, (1, 1, 1), False, 4)
+    own = plan.unfold_workspace(x, w, out, (1, 1, 1), (1, 1, 1), False, 4)
     # One sample-plane: 27*8*256 unfold + 2*8*256 + 3*8*256 shared floats.
-    assert own == 4 * 27 * 8 * 256
+    assert own == (4 * 27 * 8 * 256, 0)
     assert plan.fit(x, w, out, (1, 1, 1), (1, 1, 1), own, 4, None) == (2, 16)
-    whole = 2 * (16 * (own + 4 * (2 * 8 * 256 + 3 * 8 * 256)) + 4 * 2 * 8 * 256 * 2)
+    whole = 2 * (16 * (own[0] + 4 * (2 * 8 * 256 + 3 * 8 * 256)) + 4 * 2 * 8 * 256 * 2)
     assert plan.fit(x, w, out, (1, 1, 1), (1, 1, 1), own, 4, whole) == (2, 16)
     samples, planes = plan.fit(x, w, out, (1, 1, 1), (1, 1, 1), own, 4, whole // 4)
     assert samples == 1 and 1 <= planes < 16
@@ -93,7 +93,7 @@ def test_the_kernel_path_costs_no_unfold(monkeypatch):
     x, w = mx.zeros((1, 4, 6, 6, 6)), mx.zeros((8, 2, 3, 3, 3))
     conv_plan = dispatch.conv3d_plan(x, w, *ARGS, 2)
     assert conv_plan.path.name == "kernel"
-    assert conv_plan.path.workspace(x.shape, w.shape, (6, 6, 6), (1, 1, 1), True, 4) == 0
+    assert conv_plan.path.workspace(x.shape, w.shape, (6, 6, 6), (1, 1, 1), (1, 1, 1), True, 4) == (0, 0)
 
 
 def test_the_device_sets_the_temporaries_itemsize(monkeypatch):
