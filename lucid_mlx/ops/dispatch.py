@@ -246,12 +246,15 @@ class ConvPlan(NamedTuple):
 
 
 def _autodiff_path(name: str, conv: Callable[..., mx.array], workspace_fn: Callable[..., int],
-                   grad_input_by_slabs: Callable[..., mx.array] | None = None) -> ConvPath:
+                   grad_input_by_slabs: Callable[..., mx.array] | None = None,
+                   written_out_jvp: bool = True) -> ConvPath:
     """A path whose gradients MLX's autodiff takes.
 
-    Its forward still goes through :func:`.derivatives.convolve`: MLX 0.32's
-    convolution has no jvp, which forward-over-reverse derivatives
-    (Hessian-vector products) need.
+    MLX 0.32's convolution has no jvp, which forward-over-reverse derivatives
+    (Hessian-vector products) need, so with ``written_out_jvp`` the forward
+    goes through :func:`.derivatives.convolve`.  The dense path does without:
+    a custom function cannot infer its output shapes under ``mx.compile(...,
+    shapeless=True)``, which MLX's own dense convolution supports.
     """
 
     def grads(x, w, cot, *geometry):
@@ -270,10 +273,12 @@ def _autodiff_path(name: str, conv: Callable[..., mx.array], workspace_fn: Calla
     def forward(x, w, *geometry):
         return convolve(x, w, geometry, conv, grad_input, grad_weight, grads)
 
-    return ConvPath(name, forward, grads, grad_input, grad_weight, workspace_fn, grad_input_by_slabs)
+    return ConvPath(name, forward if written_out_jvp else conv, grads, grad_input, grad_weight,
+                    workspace_fn, grad_input_by_slabs)
 
 
-DENSE = _autodiff_path("dense", dense.conv3d, plan.unfold_workspace, dense.grad_input)
+DENSE = _autodiff_path("dense", dense.conv3d, plan.unfold_workspace, dense.grad_input,
+                       written_out_jvp=False)
 PER_GROUP = _autodiff_path("per_group", per_group.conv3d, plan.unfold_workspace)
 # The split path calls depthwise.grads directly: mx.vjp would first evaluate
 # the (eagerly evaluated) forward again, 20% of a split forward+backward at

@@ -38,14 +38,18 @@ CASES = [
 ]
 
 
-def _lucid(x, w, kwargs, v):
+def _lucid(x, w, kwargs, v, forward_mode=True):
     f = lambda x, w: F.conv3d(x, w, **kwargs)  # noqa: E731
 
     def input_grad(x, w):
         return mx.grad(lambda x: (f(x, w) ** 2).sum())(x)
 
     gw, gx = mx.grad(lambda w, x: (input_grad(x, w) ** 2).sum(), argnums=(0, 1))(w, x)
-    _, (hv,) = mx.jvp(lambda x: input_grad(x, w), [x], [v])
+    if forward_mode:
+        _, (hv,) = mx.jvp(lambda x: input_grad(x, w), [x], [v])
+    else:
+        # Reverse over reverse: the gradient of <input gradient, v>.
+        hv = mx.grad(lambda x: (input_grad(x, w) * v).sum())(x)
     mx.eval(gw, gx, hv)
     return [np.array(a) for a in (gw, gx, hv)]
 
@@ -80,10 +84,19 @@ def _check(got, want):
 def test_second_derivatives_match_torch(shape, c_out, kernel, kwargs, limit):
     x, w, v = _inputs(shape, c_out, kernel, kwargs.get("groups", 1))
     lucid_mlx.set_workspace_limit(limit)
-    if limit == 0:
-        conv_plan = dispatch.conv3d_plan(x, w, *_geometry(w, kwargs))
-        assert conv_plan.split is not None
-    _check(_lucid(x, w, kwargs, v), _torch(x, w, kwargs, v))
+    conv_plan = dispatch.conv3d_plan(x, w, *_geometry(w, kwargs))
+    assert (conv_plan.split is not None) == (limit == 0)
+    # An unsplit dense layer is MLX's own convolution (so that shapeless
+    # compilation keeps working), and MLX 0.32's convolution has no jvp:
+    # there the Hessian-vector product is taken reverse over reverse.
+    forward_mode = not (conv_plan.path is dispatch.DENSE and conv_plan.split is None)
+    _check(_lucid(x, w, kwargs, v, forward_mode), _torch(x, w, kwargs, v))
+
+
+def test_forward_mode_through_an_unsplit_dense_layer_is_mlx_s_limit():
+    x, w, v = _inputs((1, 2, 4, 4, 4), 2, 3, 1)
+    with pytest.raises(ValueError, match="jvp.*Convolution"):
+        mx.jvp(lambda x: F.conv3d(x, w, padding=1), [x], [v])
 
 
 def _geometry(w, kwargs):
