@@ -42,14 +42,14 @@ def set_default_timeout(seconds: Optional[float]) -> None:
     _default_timeout = _check_timeout(seconds)
 
 
-def set_identity(rank: int, size: int) -> None:
+def set_identity(rank: Optional[int], size: Optional[int]) -> None:
     """Which rank this process is, for its last words (set by ``init``)."""
     global _rank, _size
     _rank, _size = rank, size
 
 
 def _identity() -> str:
-    return "rank ?" if _rank is None else f"rank {_rank} of {_size}"
+    return f"rank {'?' if _rank is None else _rank} of {'?' if _size is None else _size}"
 
 
 def _end_process(message: str = "", *, stacks: bool = False) -> None:

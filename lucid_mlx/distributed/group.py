@@ -8,6 +8,7 @@ was not started by a launcher, so single-process scripts need no changes.
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import mlx.core as mx
@@ -70,6 +71,10 @@ def init(backend: str = "any", *, strict: bool = False, fail_fast: bool = True,
         if not isinstance(value, bool):
             raise TypeError(f"`{name}` must be a bool, got {value!r}")
     failfast.set_default_timeout(timeout)
+    # Until connected, the launcher's rank variable is the best name for this process.
+    launcher_rank = os.environ.get("MLX_RANK", os.environ.get("OMPI_COMM_WORLD_RANK"))
+    if launcher_rank is not None and launcher_rank.isdigit():
+        failfast.set_identity(int(launcher_rank), None)
     with failfast.deadline(timeout, "connecting to the other ranks", force=True):
         group = mx.distributed.init(strict=strict, backend=backend)
     _group = group
