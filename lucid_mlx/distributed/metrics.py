@@ -106,6 +106,7 @@ def reduce_mean(values: Any, count: Optional[float] = None, *,
         The same structure as ``values``.
 
     Raises:
+        TypeError: ``count`` is not a number.
         ValueError: ``count`` is negative, or zero on every rank.
 
     Example:
@@ -116,8 +117,11 @@ def reduce_mean(values: Any, count: Optional[float] = None, *,
     if count is None:
         sums, _ = _all_sum_float64(flat, [], g)
         return _rebuild(flat, [s / g.size() for s in sums], is_tree)
-    if isinstance(count, bool) or not isinstance(count, Real) or not count >= 0:
-        raise ValueError(f"`count` must be a non-negative number or None, got {count!r}")
+    if isinstance(count, bool) or not isinstance(count, Real):
+        raise TypeError(f"`count` must be a number or None, got {count!r} "
+                        f"({type(count).__name__})")
+    if not count >= 0:  # also refuses NaN
+        raise ValueError(f"`count` must be >= 0, got {count!r}")
     # A rank without items may hold a NaN mean; it must not reach the sum.
     weighted = [(name, _to_numpy(v) * count if count else np.zeros_like(_to_numpy(v)))
                 for name, v in flat]
