@@ -26,7 +26,8 @@ def step():
 
 
 def main(mode: str) -> None:
-    culprit = os.environ["MLX_RANK"] == "1"  # read before init: the group does not exist yet
+    # Read before init, where the group does not exist yet (mpirun sets the second name).
+    culprit = os.environ.get("MLX_RANK", os.environ.get("OMPI_COMM_WORLD_RANK")) == "1"
     if mode == "late_init" and culprit:
         time.sleep(STALL)
     dist.init(timeout=DEADLINE)

@@ -72,10 +72,15 @@ def test_running_statistics_equal_batchnorm_on_every_rank(ranks, references, cas
 def test_gradients_equal_batchnorm_on_the_whole_batch(ranks, references, case):
     got, ref = ranks[case.name], references[case.name]
     _close(np.concatenate([r["gx"] for r in got]), ref["gx"], "input gradient")
+    # Each rank holds the gradient of its own terms; data parallelism sums them.  The
+    # weight's gradient sums x_hat * g, whose terms largely cancel: float32 rounding of the
+    # mean (6.0) alone moves it by ~1e-6 of the terms' magnitude, in BatchNorm3d too, so
+    # both affine gradients are compared on the scale of sum(|g|) per channel.
+    terms = np.abs(syncbn_cases.data(case)[1]).sum(axis=(0, 2, 3, 4)).max()
     for key in ("g_weight", "g_bias"):
         if key in ref:
-            # Each rank holds the gradient of its own terms; data parallelism sums them.
-            _close(sum(r[key] for r in got), ref[key], key)
+            error = np.abs(sum(r[key] for r in got) - ref[key]).max() / terms
+            assert error <= RTOL / 10, f"{key}: difference {error:.3g} of sum(|g|)"
 
 
 def test_plain_all_sum_backward_would_fail_these_tests(ranks, references):
