@@ -3,8 +3,8 @@
 Measured with MLX 0.32 (ring over loopback, and MPI): a rank that dies makes
 its ring peers fail within about a second ("connection to a peer was
 lost"), but a rank that stalls makes every other rank wait forever, and with
-MPI a Python exception on one rank hangs the job in ``MPI_Finalize`` unless
-the process ends without a normal shutdown.  MLX's collectives take no
+MPI a Python exception on one rank leaves the job hanging (still running
+after 30 s, measured) unless the process ends without a normal shutdown.  MLX's collectives take no
 timeout, so both remedies here act on the process: an exception hook that
 ends it with ``os._exit``, and a watchdog thread that ends it when a block of
 collectives overruns its deadline.  The watchdog works because ``mx.eval``
@@ -112,8 +112,10 @@ def deadline(seconds: Optional[float] = None, what: str = "a collective operatio
             ``timeout`` given to :func:`lucid_mlx.distributed.init`, and
             without one the block runs unguarded. Default: ``None``.
         what (str): Named in the message. Default: ``"a collective operation"``.
-        force (bool, keyword-only): Guard even when the job has one rank
-            (used while connecting, before the size is known). Default: ``False``.
+        force (bool, keyword-only): Guard even in a job of one rank, where
+            nothing can stall on a peer and the block otherwise runs
+            unguarded (``init`` forces it while connecting, before the size
+            is known). Default: ``False``.
 
     Example:
         >>> with deadline(60):

@@ -35,8 +35,7 @@ def init(backend: str = "any", *, strict: bool = False, fail_fast: bool = True,
       and ends that process at once with status 1, skipping interpreter
       shutdown.  With the ring backend the other ranks then lose their
       connection and fail within seconds instead of waiting; with MPI a
-      normal shutdown would block in ``MPI_Finalize`` waiting for the peers,
-      which hangs the job.
+      normal interpreter shutdown leaves the whole job hanging.
     * ``timeout`` sets the deadline of :func:`deadline` blocks and of this
       package's own collectives (broadcast, checks, reductions, barrier)
       and of connecting here.  MLX's collectives have no timeout of their

@@ -99,7 +99,7 @@ def broadcast(tree: Any, root: int = 0, *, group: Optional[Group] = None) -> Any
         by_dtype.setdefault(a.dtype, []).append(i)
     with deadline(None, "broadcast"):
         for dtype, indices in by_dtype.items():
-            # Ring sums bool as bool (logical or); carry it as uint8 so zeros mean "no data".
+            # bool travels as uint8: a sum of bools is not an arithmetic sum on every backend.
             wire = mx.uint8 if dtype == mx.bool_ else dtype
             buf = mx.concatenate([flat[i][1].reshape(-1).astype(wire) for i in indices])
             if not is_root:

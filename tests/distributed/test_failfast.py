@@ -49,7 +49,9 @@ def test_a_rank_that_never_connects_ends_the_job_at_the_deadline():
             in job.ranks[0].stderr), job.report()
 
 
-def test_a_deadline_ends_a_single_process_too():
+def test_the_watchdog_ends_a_blocked_process():
+    # No group exists in this process yet, so the deadline is armed (in a known
+    # group of one rank it would not be: nothing can stall on a peer there).
     code = ("import time; from lucid_mlx import distributed as dist\n"
             "with dist.deadline(0.5, 'sleeping'):\n    time.sleep(30)\n"
             "print('survived')")
