@@ -15,9 +15,9 @@ training needs to be correct and to fail loudly:
 * :func:`all_sum` and :func:`all_gather` with the job-wide gradient (see
   :class:`lucid_mlx.nn.SyncBatchNorm3d`).
 
-Gradients are averaged with MLX's own ``mlx.nn.average_gradients``.  At
-size 1 every function here is a no-op, so one script runs alone or on many
-ranks.
+Gradients are averaged with MLX's own ``mlx.nn.average_gradients``.  In a
+job of one rank nothing here communicates (shards are the whole data,
+reductions return their input), so one script runs alone or on many ranks.
 
 Example:
     >>> from lucid_mlx import distributed as dist

@@ -132,6 +132,11 @@ def shard_batch(batch: Any, *, axis: int = 0, rank: Optional[int] = None,
     Returns:
         The same structure holding this rank's slices.
 
+    With uneven shards, make each rank's loss its sum over its items times
+    ``size / global_count``: after ``nn.average_gradients`` divides by
+    ``size``, the step follows the gradient of the global batch's mean
+    loss, as one process would.
+
     Example:
         >>> x, y = shard_batch((images, labels))  # 8 samples on 2 ranks: 4 each
     """
