@@ -246,15 +246,16 @@ class ConvPlan(NamedTuple):
 
 
 def _autodiff_path(name: str, conv: Callable[..., mx.array], workspace_fn: Callable[..., int],
-                   grad_input_by_slabs: Callable[..., mx.array] | None = None,
-                   written_out_jvp: bool = True) -> ConvPath:
-    """A path whose gradients MLX's autodiff takes.
+                   grad_input_by_slabs: Callable[..., mx.array] | None = None) -> ConvPath:
+    """A path whose first derivatives MLX's autodiff takes.
 
-    MLX 0.32's convolution has no jvp, which forward-over-reverse derivatives
-    (Hessian-vector products) need, so with ``written_out_jvp`` the forward
-    goes through :func:`.derivatives.convolve`.  The dense path does without:
-    a custom function cannot infer its output shapes under ``mx.compile(...,
-    shapeless=True)``, which MLX's own dense convolution supports.
+    Its forward still goes through :func:`.derivatives.convolve`, so only
+    MLX's first-order vjp is ever used: MLX 0.32's convolution has no jvp,
+    and its own second derivatives of a strided convolution are wrong or
+    fail for 21 of 93 small configurations tried (wrong shapes, broadcast
+    errors, values off by 100%; tests/ops/test_derivatives.py).  The price:
+    custom functions cannot infer their output shapes under ``mx.compile(...,
+    shapeless=True)``.
     """
 
     def grads(x, w, cot, *geometry):
@@ -273,12 +274,10 @@ def _autodiff_path(name: str, conv: Callable[..., mx.array], workspace_fn: Calla
     def forward(x, w, *geometry):
         return convolve(x, w, geometry, conv, grad_input, grad_weight, grads)
 
-    return ConvPath(name, forward if written_out_jvp else conv, grads, grad_input, grad_weight,
-                    workspace_fn, grad_input_by_slabs)
+    return ConvPath(name, forward, grads, grad_input, grad_weight, workspace_fn, grad_input_by_slabs)
 
 
-DENSE = _autodiff_path("dense", dense.conv3d, plan.unfold_workspace, dense.grad_input,
-                       written_out_jvp=False)
+DENSE = _autodiff_path("dense", dense.conv3d, plan.unfold_workspace, dense.grad_input)
 PER_GROUP = _autodiff_path("per_group", per_group.conv3d, plan.unfold_workspace)
 # The split path calls depthwise.grads directly: mx.vjp would first evaluate
 # the (eagerly evaluated) forward again, 20% of a split forward+backward at
