@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import mlx.core as mx
 
-Pairs = tuple[tuple[int, int], ...]
+from .._args import PadPairs
 
 
-def crop(x: mx.array, pairs: Pairs) -> mx.array:
+def crop(x: mx.array, pairs: PadPairs) -> mx.array:
     """Apply the negative parts of ``pairs`` (PyTorch crops for those)."""
     lead = x.ndim - len(pairs)
     index = [slice(None)] * lead
@@ -24,7 +24,7 @@ def crop(x: mx.array, pairs: Pairs) -> mx.array:
     return x[tuple(index)]
 
 
-def _circular(x: mx.array, pairs: Pairs) -> mx.array:
+def _circular(x: mx.array, pairs: PadPairs) -> mx.array:
     lead = x.ndim - len(pairs)
     for axis, (lo, hi) in enumerate(pairs, start=lead):
         parts = []
@@ -39,7 +39,7 @@ def _circular(x: mx.array, pairs: Pairs) -> mx.array:
     return x
 
 
-def pad(x: mx.array, pairs: Pairs, mode: str, value: float = 0.0) -> mx.array:
+def pad(x: mx.array, pairs: PadPairs, mode: str, value: float = 0.0) -> mx.array:
     """Pad the last ``len(pairs)`` dimensions of ``x``.
 
     Args:
@@ -62,6 +62,6 @@ def pad(x: mx.array, pairs: Pairs, mode: str, value: float = 0.0) -> mx.array:
     return mx.pad(x, full, mode="reflect" if mode == "reflect" else "edge")
 
 
-def pad3d(x: mx.array, pairs: Pairs, mode: str, value: float = 0.0) -> mx.array:
+def pad3d(x: mx.array, pairs: PadPairs, mode: str, value: float = 0.0) -> mx.array:
     """Pad (D, H, W) of an NCDHW array: the portable path behind the dispatcher."""
     return pad(x, pairs, mode, value)
