@@ -7,6 +7,8 @@ import math
 import mlx.core as mx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import reference_layers as ref
 from arrays import assert_close, rounded, to_mx
@@ -168,3 +170,33 @@ def test_matches_torch(c_in, c_out, k, s, p, op, g, d, bias):
     assert_close(grads[0], xt.grad.numpy().astype(np.float64))
     for name, grad in zip(names, grads[1:]):
         assert_close(grad, getattr(tm, name).grad.numpy().astype(np.float64), what=name)
+
+
+# ---------------------------------------------------------------------------
+# Random configurations against the NumPy reference
+
+
+@settings(max_examples=15, deadline=None)
+@given(groups=st.sampled_from([1, 2]), k=st.tuples(*[st.integers(1, 3)] * 3),
+       s=st.tuples(*[st.integers(1, 3)] * 3), d=st.tuples(*[st.integers(1, 2)] * 3),
+       extra=st.data(), seed=st.integers(0, 99))
+def test_random_conv_transpose_configurations(groups, k, s, d, extra, seed):
+    p = tuple(extra.draw(st.integers(0, 2)) for _ in range(3))
+    op = tuple(extra.draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d))
+    sizes = (2, 3, 3)
+    if any((n - 1) * si - 2 * pi + di * (ki - 1) + oi + 1 < 1
+           for n, si, pi, di, ki, oi in zip(sizes, s, p, d, k, op)):
+        return
+    rng = np.random.default_rng(seed)
+    x, xr = rounded(rng, (2, 2, *sizes))
+    w, wr = rounded(rng, (2, 4 // groups, *k))
+    b, br = rounded(rng, (4,))
+    want, vjp = ref.conv_transpose3d(xr, wr, br, s, p, op, groups, d)
+    g = rng.normal(size=want.shape)
+    y, (gx, gw, gb) = mx.vjp(lambda a, ww, bb: F.conv_transpose3d(a, ww, bb, s, p, op, groups, d),
+                             [x, w, b], [to_mx(g)])
+    assert_close(y[0], want)
+    dx, dw, db = vjp(g)
+    assert_close(gx, dx)
+    assert_close(gw, dw)
+    assert_close(gb, db)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import reference_layers as ref
-from arrays import assert_close, rounded, to_np
+from arrays import assert_close, rounded, to_mx, to_np
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
 
@@ -216,3 +218,43 @@ def test_adaptive_pools_match_torch(out):
     _, idx = F.adaptive_max_pool3d(mx.array(x.astype(np.float32)), out, return_indices=True)
     _, tidx = torch.nn.functional.adaptive_max_pool3d(torch.tensor(x), out, return_indices=True)
     np.testing.assert_array_equal(np.array(idx), tidx.numpy())
+
+
+# ---------------------------------------------------------------------------
+# Random configurations against the NumPy references
+
+_sizes = st.tuples(*[st.integers(3, 6)] * 3)
+
+
+@settings(max_examples=20, deadline=None)
+@given(sizes=_sizes, k=st.tuples(*[st.integers(1, 3)] * 3), s=st.tuples(*[st.integers(1, 3)] * 3),
+       d=st.tuples(*[st.integers(1, 2)] * 3), ceil=st.booleans(), pad=st.data(), seed=st.integers(0, 99))
+def test_random_max_pool_configurations(sizes, k, s, d, ceil, pad, seed):
+    p = tuple(pad.draw(st.integers(0, ki // 2)) for ki in k)
+    if any(n + 2 * pi < di * (ki - 1) + 1 for n, pi, ki, di in zip(sizes, p, k, d)):
+        return  # output would be empty: covered by the error tests
+    rng = np.random.default_rng(seed)
+    x, xr = rounded(rng, (1, 2, *sizes))
+    want, want_idx, vjp = ref.max_pool3d(xr, k, s, p, d, ceil)
+    g = rng.normal(size=want.shape)
+    (y, idx), (gx,) = mx.vjp(lambda a: list(F.max_pool3d(a, k, s, p, d, ceil, True)), [x],
+                             [to_mx(g), mx.zeros(want.shape, mx.int64)])
+    assert_close(y, want)
+    np.testing.assert_array_equal(np.array(idx), want_idx)
+    assert_close(gx, vjp(g))
+
+
+@settings(max_examples=20, deadline=None)
+@given(sizes=_sizes, k=st.tuples(*[st.integers(1, 3)] * 3), s=st.tuples(*[st.integers(1, 3)] * 3),
+       ceil=st.booleans(), cip=st.booleans(), pad=st.data(), seed=st.integers(0, 99))
+def test_random_avg_pool_configurations(sizes, k, s, ceil, cip, pad, seed):
+    p = tuple(pad.draw(st.integers(0, ki // 2)) for ki in k)
+    if any(n + 2 * pi < ki for n, pi, ki in zip(sizes, p, k)):
+        return
+    rng = np.random.default_rng(seed)
+    x, xr = rounded(rng, (1, 2, *sizes))
+    want, vjp = ref.avg_pool3d(xr, k, s, p, ceil, cip, None)
+    g = rng.normal(size=want.shape)
+    y, (gx,) = mx.vjp(lambda a: F.avg_pool3d(a, k, s, p, ceil, cip), [x], [to_mx(g)])
+    assert_close(y[0], want)
+    assert_close(gx, vjp(g))
