@@ -56,32 +56,48 @@ def pad(
     dims = len(pad) // 2
     # PyTorch's order is last dimension first; ours is outermost first.
     pairs = tuple((pad[2 * i], pad[2 * i + 1]) for i in reversed(range(dims)))
+    if mode != "constant":
+        if value is not None and value != 0:
+            raise ValueError(f"padding mode {mode!r} doesn't take a `value`, got value={value!r}")
+        if dims > 3 or input.ndim not in (dims + 1, dims + 2):
+            raise ValueError(
+                f"{mode!r} padding of the last {dims} dimension(s) needs a {dims + 1}-D or "
+                f"{dims + 2}-D input, got shape {tuple(input.shape)}"
+            )
+    _check_amounts(mode, input.shape[input.ndim - dims :], pairs, pad, input.shape)
     if mode == "constant":
         return _pad.pad(input, pairs, mode, 0.0 if value is None else value)
-    if value is not None and value != 0:
-        raise ValueError(f"padding mode {mode!r} doesn't take a `value`, got value={value!r}")
-    if dims > 3 or input.ndim not in (dims + 1, dims + 2):
-        raise ValueError(
-            f"{mode!r} padding of the last {dims} dimension(s) needs a {dims + 1}-D or "
-            f"{dims + 2}-D input, got shape {tuple(input.shape)}"
-        )
-    sizes = input.shape[input.ndim - dims :]
-    for size, (lo, hi) in zip(sizes, pairs):
-        if mode == "reflect" and (lo >= size or hi >= size):
-            raise ValueError(
-                f"'reflect' padding must be smaller than the padded dimension, got pad={pad!r} "
-                f"for input of shape {tuple(input.shape)}"
-            )
-        if mode == "circular" and (lo > size or hi > size):
-            raise ValueError(
-                f"'circular' padding must not exceed the padded dimension, got pad={pad!r} "
-                f"for input of shape {tuple(input.shape)}"
-            )
-        if mode == "replicate" and size == 0:
-            raise ValueError(f"'replicate' padding needs non-empty dimensions, got shape {tuple(input.shape)}")
     if dims == 3 and input.ndim == 5:
-        if any(lo < 0 or hi < 0 for lo, hi in pairs):
-            input = _pad.crop(input, pairs)
-            pairs = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pairs)
-        return _dispatch.pad3d(input, pairs, mode)
+        return _pad.with_crops(_dispatch.pad3d, input, pairs, mode)
     return _pad.pad(input, pairs, mode)
+
+
+def _check_amounts(mode: str, sizes, pairs, pad, shape) -> None:
+    """PyTorch's limits on the (low, high) amounts; negative amounts crop.
+
+    'reflect' and 'replicate' pad and crop relative to the input's borders
+    (pad ``(1, -2)`` on ``[0, 1, 2]`` gives ``[1, 0]``): no size may become
+    negative, and, as PyTorch checks, not every padded dimension may become
+    empty.  'constant' and 'circular' crop first and may not crop more than
+    a dimension holds; 'circular' then wraps the cropped array, at most once.
+    (Past those limits PyTorch 2.13's circular pad raises for some batch
+    sizes and returns uninitialised memory for others; here it is an error.)
+    """
+    where = f"got pad={pad!r} for input of shape {tuple(shape)}"
+    outs = []
+    for size, (lo, hi) in zip(sizes, pairs):
+        kept = size + min(lo, 0) + min(hi, 0)
+        outs.append(size + lo + hi)
+        if mode in ("constant", "circular") and kept < 0:
+            raise ValueError(f"negative padding crops more than the dimension of size {size} "
+                             f"holds ({-min(lo, 0) - min(hi, 0)}), {where}")
+        if mode == "reflect" and (lo >= size or hi >= size):
+            raise ValueError(f"'reflect' padding must be smaller than the padded dimension, {where}")
+        if mode == "replicate" and size == 0:
+            raise ValueError(f"'replicate' padding needs non-empty dimensions, got shape {tuple(shape)}")
+        if mode == "circular" and (lo > kept or hi > kept):
+            raise ValueError(f"'circular' padding must not exceed the padded dimension "
+                             f"({kept} after cropping), {where}")
+    if mode in ("reflect", "replicate") and (min(outs) < 0 or max(outs) < 1):
+        raise ValueError(f"{mode!r} padding would leave the padded dimensions {tuple(sizes)} "
+                         f"with {tuple(outs)} elements, {where}")
