@@ -77,8 +77,8 @@ def check_bool(value, name: str) -> bool:
 
 
 def check_eps(eps) -> float:
-    """A non-negative number (``batch_norm`` further needs it positive to train)."""
-    if not is_number(eps) or eps < 0:
+    """A non-negative number, not NaN (``batch_norm`` further needs it positive to train)."""
+    if not is_number(eps) or not eps >= 0:
         raise ValueError(f"`eps` must be a non-negative number, got {eps!r}")
     return float(eps)
 
@@ -313,7 +313,7 @@ def check_array(value, name: str, ndim: int | Sequence[int], shape_doc: str) -> 
 
 
 def check_vector(value, name: str, length: int, what: str) -> Optional[mx.array]:
-    """``None`` or a ``(length,)`` array: a norm's weight, bias or running statistics."""
+    """``None`` or a floating ``(length,)`` array: a norm's weight, bias or running statistics."""
     if value is None:
         return None
     if not isinstance(value, mx.array):
@@ -321,6 +321,7 @@ def check_vector(value, name: str, length: int, what: str) -> Optional[mx.array]
     if tuple(value.shape) != (length,):
         raise ValueError(f"`{name}` must have shape ({length},) {what}, "
                          f"got shape {tuple(value.shape)}")
+    _check_float(value, name)  # integer statistics would be truncated silently
     return value
 
 

@@ -137,10 +137,11 @@ class BatchNorm3d(_NormBase):
                              f"{tuple(x.shape)}) but num_features={self.num_features}")
         weight, bias = self._affine()
         with self._stream():
-            momentum = self.momentum
+            # PyTorch's exponential_average_factor: unused unless training with statistics.
+            momentum = 0.0 if self.momentum is None else self.momentum
             if self.training and self.track_running_stats:
                 self.num_batches_tracked = self.num_batches_tracked + 1
-                if momentum is None:  # cumulative average
+                if self.momentum is None:  # cumulative average
                     momentum = 1.0 / self.num_batches_tracked.astype(mx.float32)
             # Batch statistics in training, and always without running ones;
             # F.batch_norm updates the running ones in place when it uses the batch's.

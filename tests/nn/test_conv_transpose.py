@@ -14,6 +14,7 @@ import reference_layers as ref
 from arrays import assert_close, rounded, to_mx
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
+from refusals import Refusal, assert_refused, assert_torch_refuses
 
 T3 = lambda v: v if isinstance(v, tuple) else (v,) * 3  # noqa: E731
 
@@ -200,3 +201,35 @@ def test_random_conv_transpose_configurations(groups, k, s, d, extra, seed):
     assert_close(gx, dx)
     assert_close(gw, dw)
     assert_close(gb, db)
+
+
+# ---------------------------------------------------------------------------
+# Input PyTorch refuses
+
+XT = mx.zeros((1, 2, 2, 2, 2))
+WT = mx.zeros((2, 3, 2, 2, 2))
+REFUSED = [
+    Refusal("float16 input, float32 weight", lambda: F.conv_transpose3d(XT.astype(mx.float16), WT), TypeError,
+            r"`input` \(mlx.core.float16\) and `weight` \(mlx.core.float32\) must have the same dtype",
+            lambda t: t.nn.functional.conv_transpose3d(t.zeros(1, 2, 2, 2, 2).half(), t.zeros(2, 3, 2, 2, 2))),
+    Refusal("bfloat16 weight", lambda: F.conv_transpose3d(XT, WT.astype(mx.bfloat16), groups=1), TypeError,
+            r"must have the same dtype",
+            lambda t: t.nn.functional.conv_transpose3d(t.zeros(1, 2, 2, 2, 2), t.zeros(2, 3, 2, 2, 2).bfloat16())),
+    Refusal("float16 bias", lambda: F.conv_transpose3d(XT, WT, mx.zeros((3,), mx.float16)), TypeError,
+            r"`bias` \(mlx.core.float16\) must have the dtype of `input` \(mlx.core.float32\)",
+            lambda t: t.nn.functional.conv_transpose3d(t.zeros(1, 2, 2, 2, 2), t.zeros(2, 3, 2, 2, 2),
+                                                       t.zeros(3).half())),
+    Refusal("module on float16 input", lambda: nn.ConvTranspose3d(2, 3, 2)(XT.astype(mx.float16)), TypeError,
+            r"must have the same dtype",
+            lambda t: t.nn.ConvTranspose3d(2, 3, 2)(t.zeros(1, 2, 2, 2, 2).half())),
+]
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=str)
+def test_refused(case):
+    assert_refused(case)
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=str)
+def test_refused_by_torch_too(case):
+    assert_torch_refuses(case)

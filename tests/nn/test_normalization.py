@@ -14,6 +14,7 @@ import reference_layers as ref
 from arrays import assert_close, rounded, to_mx, to_np
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
+from refusals import Refusal, assert_refused, assert_torch_refuses
 
 SHAPE = (2, 3, 3, 4, 5)
 
@@ -335,3 +336,70 @@ def test_group_norm_matches_torch(groups, shape):
     assert_close(grads["x"], xt.grad.numpy())
     assert_close(grads["weight"], tnorm.weight.grad.numpy())
     assert_close(grads["bias"], tnorm.bias.grad.numpy())
+
+
+# ---------------------------------------------------------------------------
+# Input PyTorch refuses
+
+XN = mx.random.normal((2, 3, 4, 4, 4), key=mx.random.key(0))
+STATS = (mx.zeros((3,)), mx.ones((3,)))
+REFUSED = [
+    Refusal("int running stats", lambda: F.batch_norm(XN, mx.zeros((3,), mx.int32), mx.ones((3,), mx.int32),
+                                                      training=True),
+            TypeError, r"`running_mean` must be float32, float16 or bfloat16, got mlx.core.int32",
+            lambda t: t.nn.functional.batch_norm(t.zeros(2, 3, 4), t.zeros(3, dtype=t.int32),
+                                                 t.ones(3, dtype=t.int32), training=True)),
+    Refusal("int running var, eval", lambda: F.batch_norm(XN, STATS[0], mx.ones((3,), mx.int64)),
+            TypeError, r"`running_var` must be float32",
+            lambda t: t.nn.functional.batch_norm(t.zeros(2, 3, 4), t.zeros(3), t.ones(3, dtype=t.int64))),
+    Refusal("int weight", lambda: F.instance_norm(XN, weight=mx.ones((3,), mx.int32)), TypeError,
+            r"`weight` must be float32",
+            lambda t: t.nn.functional.instance_norm(t.zeros(2, 3, 4), weight=t.ones(3, dtype=t.int32))),
+    Refusal("bool bias", lambda: F.group_norm(XN, 3, bias=mx.zeros((3,), mx.bool_)), TypeError,
+            r"`bias` must be float32",
+            lambda t: t.nn.functional.group_norm(t.zeros(2, 3, 4), 3, bias=t.zeros(3, dtype=t.bool))),
+    Refusal("eps=0 training", lambda: F.batch_norm(XN, *STATS, training=True, eps=0.0), ValueError,
+            r"`eps` must be positive when training, got 0.0",
+            lambda t: t.nn.functional.batch_norm(t.zeros(2, 3, 4), t.zeros(3), t.ones(3), training=True, eps=0.0)),
+    Refusal("BatchNorm3d(eps=0) trains", lambda: nn.BatchNorm3d(3, eps=0.0)(XN), ValueError,
+            r"`eps` must be positive when training",
+            lambda t: t.nn.BatchNorm3d(3, eps=0.0)(t.zeros(2, 3, 4, 4, 4))),
+    Refusal("BatchNorm3d(eps=0) without running stats",
+            lambda: nn.BatchNorm3d(3, eps=0.0, track_running_stats=False).eval()(XN),
+            ValueError, r"`eps` must be positive when training",
+            lambda t: t.nn.BatchNorm3d(3, eps=0.0, track_running_stats=False).eval()(t.zeros(2, 3, 4, 4, 4))),
+    # PyTorch takes eps=nan and returns NaN everywhere; lucid_mlx refuses it.
+    Refusal("eps=nan", lambda: nn.BatchNorm3d(3, eps=float("nan")), ValueError,
+            r"`eps` must be a non-negative number, got nan"),
+    Refusal("training=1", lambda: F.batch_norm(XN, *STATS, training=1), TypeError,
+            r"`training` must be a bool, got 1",
+            lambda t: t.nn.functional.batch_norm(t.zeros(2, 3, 4), t.zeros(3), t.ones(3), training=1)),
+    Refusal("use_input_stats='yes'", lambda: F.instance_norm(XN, use_input_stats="yes"), TypeError,
+            r"`use_input_stats` must be a bool",
+            lambda t: t.nn.functional.instance_norm(t.zeros(2, 3, 4), use_input_stats="yes")),
+    Refusal("momentum=None updating", lambda: F.batch_norm(XN, *STATS, training=True, momentum=None),
+            TypeError, r"`momentum` must be a number to update the running statistics",
+            lambda t: t.nn.functional.batch_norm(t.zeros(2, 3, 4), t.zeros(3), t.ones(3), training=True,
+                                                 momentum=None)),
+]
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=str)
+def test_refused(case):
+    assert_refused(case)
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=str)
+def test_refused_by_torch_too(case):
+    assert_torch_refuses(case)
+
+
+def test_eps_zero_is_accepted_where_pytorch_accepts_it():
+    """PyTorch builds BatchNorm3d(eps=0) and normalises with it in eval mode;
+    instance and group norm take eps=0 in training too."""
+    bn = nn.BatchNorm3d(3, eps=0.0)
+    bn.eval()
+    np.testing.assert_allclose(np.array(bn(XN)), np.array(XN), rtol=1e-6, atol=1e-6)
+    x = XN + 1
+    assert np.isfinite(np.array(F.instance_norm(x, eps=0.0))).all()
+    assert np.isfinite(np.array(F.group_norm(x, 3, eps=0.0))).all()

@@ -12,6 +12,7 @@ import reference_layers as ref
 from arrays import assert_close, rounded, to_mx, to_np
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
+from refusals import Refusal, assert_refused, assert_torch_refuses
 
 SHAPE = (2, 2, 5, 6, 7)
 
@@ -258,3 +259,60 @@ def test_random_avg_pool_configurations(sizes, k, s, ceil, cip, pad, seed):
     y, (gx,) = mx.vjp(lambda a: F.avg_pool3d(a, k, s, p, ceil, cip), [x], [to_mx(g)])
     assert_close(y[0], want)
     assert_close(gx, vjp(g))
+
+
+# ---------------------------------------------------------------------------
+# Input PyTorch refuses
+
+X5 = mx.zeros((1, 2, 4, 4, 4))
+REFUSED = [
+    Refusal("ceil_mode='yes'", lambda: F.max_pool3d(X5, 2, ceil_mode="yes"), TypeError,
+            r"`ceil_mode` must be a bool, got 'yes'",
+            lambda t: t.nn.functional.max_pool3d(t.zeros(1, 2, 4, 4, 4), 2, ceil_mode="yes")),
+    Refusal("avg ceil_mode=1", lambda: F.avg_pool3d(X5, 2, ceil_mode=1), TypeError,
+            r"`ceil_mode` must be a bool, got 1",
+            lambda t: t.nn.functional.avg_pool3d(t.zeros(1, 2, 4, 4, 4), 2, ceil_mode=1)),
+    Refusal("count_include_pad=0", lambda: F.avg_pool3d(X5, 2, count_include_pad=0), TypeError,
+            r"`count_include_pad` must be a bool, got 0",
+            lambda t: t.nn.functional.avg_pool3d(t.zeros(1, 2, 4, 4, 4), 2, count_include_pad=0)),
+    Refusal("max 4-D, 0 channels", lambda: F.max_pool3d(mx.zeros((0, 4, 4, 4)), 2), ValueError,
+            r"max_pool3d: the non-batch dimensions .* non-empty, got shape \(0, 4, 4, 4\)",
+            lambda t: t.nn.functional.max_pool3d(t.zeros(0, 4, 4, 4), 2)),
+    Refusal("avg 4-D, 0 channels", lambda: F.avg_pool3d(mx.zeros((0, 4, 4, 4)), 2), ValueError,
+            r"avg_pool3d: the non-batch dimensions", lambda t: t.nn.functional.avg_pool3d(t.zeros(0, 4, 4, 4), 2)),
+    Refusal("max 5-D, 0 channels", lambda: nn.MaxPool3d(2)(mx.zeros((2, 0, 4, 4, 4))), ValueError,
+            r"max_pool3d: the non-batch dimensions", lambda t: t.nn.MaxPool3d(2)(t.zeros(2, 0, 4, 4, 4))),
+    Refusal("max empty D padded", lambda: F.max_pool3d(mx.zeros((1, 1, 0, 4, 4)), 2, padding=1),
+            ValueError, r"non-empty, got shape \(1, 1, 0, 4, 4\)",
+            lambda t: t.nn.functional.max_pool3d(t.zeros(1, 1, 0, 4, 4), 2, padding=1)),
+    Refusal("adaptive max 5-D, 0 channels", lambda: F.adaptive_max_pool3d(mx.zeros((1, 0, 4, 4, 4)), 2),
+            ValueError, r"adaptive_max_pool3d: the non-batch dimensions",
+            lambda t: t.nn.functional.adaptive_max_pool3d(t.zeros(1, 0, 4, 4, 4), 2)),
+    Refusal("adaptive avg 5-D, 0 channels", lambda: F.adaptive_avg_pool3d(mx.zeros((1, 0, 4, 4, 4)), 2),
+            ValueError, r"adaptive_avg_pool3d: the non-batch dimensions",
+            lambda t: t.nn.functional.adaptive_avg_pool3d(t.zeros(1, 0, 4, 4, 4), 2)),
+    Refusal("adaptive avg empty W", lambda: F.adaptive_avg_pool3d(mx.zeros((1, 2, 4, 4, 0)), 2),
+            ValueError, r"non-empty, got shape \(1, 2, 4, 4, 0\)",
+            lambda t: t.nn.functional.adaptive_avg_pool3d(t.zeros(1, 2, 4, 4, 0), 2)),
+    # PyTorch takes any truthy return_indices; lucid_mlx's modules never did, nor now its functions.
+    Refusal("return_indices=1", lambda: F.max_pool3d(X5, 2, return_indices=1), TypeError,
+            r"`return_indices` must be a bool"),
+]
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=str)
+def test_refused(case):
+    assert_refused(case)
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=str)
+def test_refused_by_torch_too(case):
+    assert_torch_refuses(case)
+
+
+def test_empty_batches_are_still_pooled():
+    """PyTorch's batch dimensions may be empty: a 5-D input's first, and, for
+    the adaptive pools, a 4-D input's too."""
+    assert F.avg_pool3d(mx.zeros((0, 2, 4, 4, 4)), 2).shape == (0, 2, 2, 2, 2)
+    assert F.adaptive_max_pool3d(mx.zeros((0, 4, 4, 4)), 2).shape == (0, 2, 2, 2)
+    assert F.adaptive_avg_pool3d(mx.zeros((0, 4, 4, 4)), (2, None, 1)).shape == (0, 2, 4, 1)

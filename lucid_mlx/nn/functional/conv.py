@@ -21,14 +21,22 @@ def _conv_input(input: mx.array) -> tuple[mx.array, bool]:
     return input, False
 
 
-def _check_bias(bias, c_out: int, dtype: Optional[mx.Dtype]) -> None:
+def _check_same_dtype(x: mx.array, weight: mx.array) -> None:
+    # MLX would promote mixed dtypes silently; PyTorch refuses them.
+    if weight.dtype != x.dtype:
+        raise TypeError(
+            f"`input` ({x.dtype}) and `weight` ({weight.dtype}) must have the same dtype"
+        )
+
+
+def _check_bias(bias, c_out: int, dtype: mx.Dtype) -> None:
     if bias is None:
         return
     if not isinstance(bias, mx.array):
         raise TypeError(f"`bias` must be an mlx.core.array or None, got {type(bias).__name__}")
     if tuple(bias.shape) != (c_out,):
         raise ValueError(f"`bias` must have shape ({c_out},), got {tuple(bias.shape)}")
-    if dtype is not None and bias.dtype != dtype:
+    if bias.dtype != dtype:
         raise TypeError(f"`bias` ({bias.dtype}) must have the dtype of `input` ({dtype})")
 
 
@@ -75,10 +83,7 @@ def conv3d(
     x, unbatched = _conv_input(input)
     _args.check_array(weight, "weight", 5, "(C_out, C_in / groups, KD, KH, KW)")
     groups = _args.check_int(groups, "groups", minimum=1)
-    if weight.dtype != x.dtype:
-        raise TypeError(
-            f"`input` ({x.dtype}) and `weight` ({weight.dtype}) must have the same dtype"
-        )
+    _check_same_dtype(x, weight)
     c_in, c_out = x.shape[1], weight.shape[0]
     if any(n == 0 for n in weight.shape):
         raise ValueError(f"`weight` must have no zero-sized dimension, got shape {tuple(weight.shape)}")
@@ -138,6 +143,7 @@ def conv_transpose3d(
     """
     x = _args.check_array(input, "input", (4, 5), "(N, C_in, D, H, W) or (C_in, D, H, W)")
     w = _args.check_array(weight, "weight", 5, "(C_in, C_out / groups, KD, KH, KW)")
+    _check_same_dtype(x, w)
     groups = _args.check_int(groups, "groups", minimum=1)
     s = _args.triple(stride, "stride")
     p = _args.triple(padding, "padding", minimum=0)
@@ -154,7 +160,7 @@ def conv_transpose3d(
         raise ValueError(f"conv_transpose3d: the input's {c_in} channels are not divisible by "
                          f"`groups` (={groups})")
     c_out = w.shape[1] * groups
-    _check_bias(bias, c_out, None)
+    _check_bias(bias, c_out, x.dtype)
     sizes = _args.transposed_output_shape(x.shape[2:], w.shape[2:], s, p, op, d)
     if any(n < 1 for n in sizes):
         raise ValueError(f"conv_transpose3d: output size {tuple(sizes)} is too small for input "

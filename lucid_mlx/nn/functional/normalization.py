@@ -56,9 +56,14 @@ def batch_norm(
                    bias=bias)
     eps = _args.check_eps(eps)
     momentum = _args.check_momentum(momentum)
-    training = bool(training)
+    training = _args.check_bool(training, "training")
     c = x.shape[1]
     if training:
+        if eps <= 0:  # PyTorch: 1 / sqrt(var + 0) of a constant channel is inf
+            raise ValueError(f"batch_norm: `eps` must be positive when training, got {eps}")
+        if running_mean is not None and momentum is None:
+            raise TypeError("batch_norm: `momentum` must be a number to update the running "
+                            "statistics, got None")
         count = x.size // c if c else 0
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
@@ -93,8 +98,11 @@ def instance_norm(
                    bias=bias)
     eps = _args.check_eps(eps)
     momentum = _args.check_momentum(momentum)
-    use_input_stats = bool(use_input_stats)
+    use_input_stats = _args.check_bool(use_input_stats, "use_input_stats")
     if use_input_stats:
+        if running_mean is not None and momentum is None:
+            raise TypeError("instance_norm: `momentum` must be a number to update the running "
+                            "statistics, got None")
         n, c = x.shape[:2]
         count = x.size // (n * c) if n * c else 0
         if count <= 1:

@@ -66,12 +66,11 @@ def interpolate(
                              f"modes (linear, bilinear, trilinear), got mode={mode!r}")
         if not isinstance(align_corners, bool):
             raise TypeError(f"interpolate: `align_corners` must be a bool or None, got {align_corners!r}")
+    if any(n == 0 for n in x.shape[1:]):  # PyTorch's "Non-empty 5D data tensor expected"
+        raise ValueError(f"interpolate: the channel and spatial dimensions of `input` must be "
+                         f"non-empty, got shape {tuple(x.shape)}")
     out, scales = _sizes_and_scales(x, size, scale_factor, recompute_scale_factor)
-    if mode == "area":
-        if x.ndim != 5:
-            raise ValueError(f"interpolate: mode='area' is implemented for 5-D input only, "
-                             f"got shape {tuple(x.shape)}")
-        if any(n == 0 for n in x.shape[2:]):
-            raise ValueError(f"adaptive_avg_pool3d: spatial dimensions of `input` must be "
-                             f"non-empty, got shape {tuple(x.shape)}")
+    if mode == "area" and x.ndim != 5:
+        raise ValueError(f"interpolate: mode='area' is implemented for 5-D input only, "
+                         f"got shape {tuple(x.shape)}")
     return _upsample.interpolate(x, out, scales, mode, bool(align_corners))
