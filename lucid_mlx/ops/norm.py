@@ -56,6 +56,8 @@ def batch_norm(
     channel_shape = (1, c) + (1,) * (x.ndim - 2)
     axes = (0,) + tuple(range(2, x.ndim))
     if training:
+        if x.size == 0:  # PyTorch: an empty output, the running statistics untouched
+            return mx.zeros_like(x), None, None
         count = x.size // c
         mean, var = _stats(x, axes)
         y = _normalise(x, mean, var, weight, bias, eps, channel_shape)
@@ -80,6 +82,11 @@ def instance_norm(x, running_mean, running_var, weight, bias, use_input_stats, m
         mean = running_mean.astype(mx.float32).reshape(channel_shape)
         var = running_var.astype(mx.float32).reshape(channel_shape)
         return _normalise(x, mean, var, weight, bias, eps, channel_shape), None, None
+    if x.size == 0:
+        # An empty output.  The running statistics stay as they are, as batch_norm
+        # leaves them; PyTorch 2.13 makes them NaN for an empty batch (a mean over
+        # no instances) and leaves them for empty spatial axes.
+        return mx.zeros_like(x), None, None
     axes = tuple(range(2, x.ndim))
     count = x.size // (n * c)
     mean, var = _stats(x, axes)

@@ -65,6 +65,12 @@ def _windows(x: mx.array, axis: int, index: np.ndarray) -> mx.array:
     regular = s > 0 and d > 0 and np.array_equal(
         index, start + np.arange(out)[:, None] * s + np.arange(k)[None, :] * d)
     if not regular:
+        if x.size == 0:
+            # MLX 0.32's vjp of a take on an empty array dies with SIGFPE (an
+            # empty batch of adaptive pooling with overlapping bins).
+            shape = list(x.shape)
+            shape[axis: axis + 1] = [out, k]
+            return mx.zeros(shape, x.dtype)
         return mx.take(x, mx.array(index.astype(np.int32)), axis=axis)
     if start == 0 and s == k and d == 1:
         x = _prefix(x, axis, out * k)

@@ -12,6 +12,7 @@ import pytest
 
 import lucid_mlx.nn.functional as F
 from arrays import DTYPES, assert_close, rounded, to_np
+from isolated import assert_runs
 from reference import pad_grad_ref, pad_ref
 
 PAD_SHAPE = (2, 3, 3, 4, 5)
@@ -180,3 +181,18 @@ def test_every_sign_combination_matches_torch(mode, rank):
             if not np.allclose(np.array(gx), want_gx, atol=1e-5):
                 failures.append(f"{pad}: gradient differs")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("shape, pad", [((0, 2, 3), (1, 2)), ((0, 2, 3, 4), (1, 1, 2, 0)),
+                                        ((0, 2, 3, 4, 5), (1, 1, 2, 0, 3, 1)),
+                                        ((0, 2, 3, 4, 5), (-1, 2, 0, 0, 1, -1))], ids=str)
+def test_empty_batch_gradient_of_circular_pad(shape, pad):
+    """The wrap gathered with mx.take, whose vjp on an empty batch killed the
+    process (SIGFPE); run in its own process so a regression fails one test."""
+    printed = assert_runs(f"""
+        x = mx.zeros({shape})
+        g = mx.grad(lambda x: F.pad(x, {pad}, mode="circular").sum())(x)
+        mx.eval(g)
+        print(g.shape)
+    """)
+    assert printed.strip() == str(shape)

@@ -12,6 +12,7 @@ import pytest
 
 import reference_layers as ref
 from arrays import assert_close, rounded, to_mx, to_np
+from isolated import assert_runs
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
 from refusals import Refusal, assert_refused, assert_torch_refuses
@@ -403,3 +404,69 @@ def test_eps_zero_is_accepted_where_pytorch_accepts_it():
     x = XN + 1
     assert np.isfinite(np.array(F.instance_norm(x, eps=0.0))).all()
     assert np.isfinite(np.array(F.group_norm(x, 3, eps=0.0))).all()
+
+
+# ---------------------------------------------------------------------------
+# Empty batches
+
+
+def test_batch_norm_on_an_empty_batch_counts_it_and_keeps_the_statistics():
+    """As PyTorch: an empty output, num_batches_tracked + 1, running statistics
+    untouched (so the cumulative average of later batches counts it)."""
+    bn = nn.BatchNorm3d(3, momentum=None)
+    x1 = mx.random.normal((2, 3, 2, 2, 2), key=mx.random.key(3))
+    x2 = mx.random.normal((2, 3, 2, 2, 2), key=mx.random.key(4)) + 1
+    bn(x1)
+    mean1 = np.array(bn.running_mean)
+    y = bn(mx.zeros((0, 3, 2, 2, 2)))
+    assert y.shape == (0, 3, 2, 2, 2)
+    assert int(bn.num_batches_tracked) == 2
+    np.testing.assert_array_equal(np.array(bn.running_mean), mean1)
+    bn(x2)
+    # The third batch weighs 1/3: the empty one was counted.
+    mean2 = np.array(x2).mean(axis=(0, 2, 3, 4))
+    np.testing.assert_allclose(np.array(bn.running_mean), mean1 * 2 / 3 + mean2 / 3, rtol=1e-5)
+    assert int(bn.num_batches_tracked) == 3
+
+    torch = pytest.importorskip("torch")
+    tbn = torch.nn.BatchNorm3d(3, momentum=None)
+    for x in (np.array(x1), np.zeros((0, 3, 2, 2, 2), np.float32), np.array(x2)):
+        tbn(torch.tensor(x))
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        np.testing.assert_allclose(np.array(bn[name]), tbn.state_dict()[name].numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 2, 2, 2), (2, 3, 0, 2, 2), (2, 0, 2, 2, 2)], ids=str)
+def test_functional_norms_on_empty_input_return_empty_output(shape):
+    x = mx.zeros(shape)
+    mean, var = mx.full((shape[1],), 0.5), mx.full((shape[1],), 2.0)
+    assert F.batch_norm(x, mean, var, training=True).shape == shape
+    assert F.instance_norm(x, mean, var).shape == shape
+    # Statistics of nothing do not update the running ones.
+    np.testing.assert_array_equal(np.array(mean), 0.5)
+    np.testing.assert_array_equal(np.array(var), 2.0)
+    assert nn.InstanceNorm3d(3)(mx.zeros((0, 3, 2, 2, 2))).shape == (0, 3, 2, 2, 2)
+
+
+def test_instance_norm_of_one_element_per_instance_is_refused_even_when_empty():
+    """PyTorch's _verify_spatial_size looks at the spatial size only."""
+    with pytest.raises(ValueError, match="more than 1 spatial element"):
+        F.instance_norm(mx.zeros((0, 3, 1, 1, 1)))
+
+
+def test_empty_batch_gradients_of_the_norms():
+    """Zero weight and bias gradients, as PyTorch; in its own process, as an
+    empty-array gradient is where MLX can die with SIGFPE."""
+    printed = assert_runs("""
+        x = mx.zeros((0, 3, 2, 2, 2))
+        for layer in (nn.BatchNorm3d(3), nn.InstanceNorm3d(3, affine=True), nn.GroupNorm(3, 3)):
+            def loss(params, x):
+                layer.update(params)
+                return (layer(x) * 2).sum()
+            grads = mx.grad(loss)(layer.trainable_parameters(), x)
+            gx = mx.grad(lambda x: layer(x).sum())(x)
+            mx.eval(grads, gx)
+            print(type(layer).__name__, gx.shape, float(abs(grads["weight"]).sum() + abs(grads["bias"]).sum()))
+    """)
+    assert printed.split("\n")[:3] == [f"{name} (0, 3, 2, 2, 2) 0.0"
+                                       for name in ("BatchNorm3d", "InstanceNorm3d", "GroupNorm")]

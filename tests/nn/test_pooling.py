@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import reference_layers as ref
 from arrays import assert_close, rounded, to_mx, to_np
+from isolated import assert_runs
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
 from refusals import Refusal, assert_refused, assert_torch_refuses
@@ -316,3 +317,24 @@ def test_empty_batches_are_still_pooled():
     assert F.avg_pool3d(mx.zeros((0, 2, 4, 4, 4)), 2).shape == (0, 2, 2, 2, 2)
     assert F.adaptive_max_pool3d(mx.zeros((0, 4, 4, 4)), 2).shape == (0, 2, 2, 2)
     assert F.adaptive_avg_pool3d(mx.zeros((0, 4, 4, 4)), (2, None, 1)).shape == (0, 2, 4, 1)
+
+
+# ---------------------------------------------------------------------------
+# Empty batches (each in its own process: MLX's SIGFPE would end the session)
+
+
+@pytest.mark.parametrize("op", ["adaptive_avg_pool3d", "adaptive_max_pool3d"])
+@pytest.mark.parametrize("shape, out", [((0, 2, 5, 7, 3), 3), ((0, 3, 7, 7, 7), (4, 4, 4)),
+                                        ((0, 5, 5, 5), (2, 3, 2))], ids=str)
+def test_empty_batch_gradient_of_adaptive_pooling(op, shape, out):
+    """Overlapping bins gather with mx.take, whose vjp on an empty array killed
+    the process (SIGFPE); PyTorch returns an empty output and gradient."""
+    printed = assert_runs(f"""
+        x = mx.zeros({shape})
+        y = F.{op}(x, {out!r})
+        g = mx.grad(lambda x: F.{op}(x, {out!r}).sum())(x)
+        mx.eval(y, g)
+        print(y.shape, g.shape)
+    """)
+    out3 = out if isinstance(out, tuple) else (out,) * 3
+    assert printed.strip() == f"{shape[:-3] + out3} {shape}"

@@ -11,6 +11,7 @@ given ``inputs=model.state, outputs=model.state``.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import mlx.core as mx
@@ -64,8 +65,8 @@ def batch_norm(
         if running_mean is not None and momentum is None:
             raise TypeError("batch_norm: `momentum` must be a number to update the running "
                             "statistics, got None")
-        count = x.size // c if c else 0
-        if count <= 1:
+        # PyTorch's _verify_batch_size: an empty batch is fine, a single value is not.
+        if x.shape[0] * math.prod(x.shape[2:]) == 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                              f"got input of shape {tuple(x.shape)}")
     elif running_mean is None or running_var is None:
@@ -103,9 +104,9 @@ def instance_norm(
         if running_mean is not None and momentum is None:
             raise TypeError("instance_norm: `momentum` must be a number to update the running "
                             "statistics, got None")
-        n, c = x.shape[:2]
-        count = x.size // (n * c) if n * c else 0
-        if count <= 1:
+        # PyTorch's _verify_spatial_size: one element per instance is an error
+        # even in an empty batch; no elements at all is an empty output.
+        if math.prod(x.shape[2:]) == 1:
             raise ValueError(f"instance_norm: expected more than 1 spatial element per channel, "
                              f"got input of shape {tuple(x.shape)}")
     elif running_mean is None or running_var is None:
