@@ -10,13 +10,15 @@ it was given and what was expected, and returns the value normalised
 (Python ints and floats, tuples of the right length).  Nothing here touches
 MLX arrays beyond reading their ``ndim``/``shape``/``dtype``.
 
-Bools are never taken for ints or numbers: a ``stride=True`` is always a
-mistake.
+NumPy scalars are taken wherever PyTorch takes them (``np.int64`` where an
+int is expected, ``np.float32`` where a number is) and returned as Python
+ints and floats; bools never are: a ``stride=True`` is always a mistake.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Optional, Sequence, Union
 
 import mlx.core as mx
@@ -51,13 +53,13 @@ LINEAR_MODES = ("linear", "bilinear", "trilinear")
 
 
 def is_int(value) -> bool:
-    """A Python int, not a bool (an int subclass, but ``stride=True`` is a mistake)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A Python or NumPy integer (both are ``numbers.Integral``), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def is_number(value) -> bool:
-    """A Python int or float, not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A Python or NumPy real number, not a bool (``np.bool_`` is no ``numbers.Real``)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_int(value, name: str, *, minimum: int | None = None) -> int:

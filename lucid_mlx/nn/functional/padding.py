@@ -46,6 +46,7 @@ def pad(
         raise TypeError(f"`input` must be an mlx.core.array, got {type(input).__name__}")
     if not isinstance(pad, (tuple, list)) or not all(_args.is_int(p) for p in pad):
         raise TypeError(f"`pad` must be a tuple of ints, got {pad!r}")
+    pad = tuple(int(p) for p in pad)
     if len(pad) % 2 != 0 or len(pad) // 2 > input.ndim:
         raise ValueError(
             f"`pad` must have an even length of at most 2 * input.ndim = {2 * input.ndim}, "
@@ -53,6 +54,10 @@ def pad(
         )
     if mode not in PAD_MODES:
         raise ValueError(f"`mode` must be one of {PAD_MODES}, got {mode!r}")
+    if value is not None:
+        if not _args.is_number(value):
+            raise TypeError(f"`value` must be a number or None, got {value!r}")
+        value = float(value)
     dims = len(pad) // 2
     # PyTorch's order is last dimension first; ours is outermost first.
     pairs = tuple((pad[2 * i], pad[2 * i + 1]) for i in reversed(range(dims)))
