@@ -3,7 +3,9 @@
 Each layer's test file lists such calls as ``Refusal``s: the lucid_mlx call,
 the exception and message expected from it, and the same call in PyTorch
 (run only when torch is installed) to show the refusal is PyTorch's rule,
-not an invention.
+not an invention.  ``refusal_tests(cases)`` makes the file's two tests::
+
+    test_refused, test_refused_by_torch_too = refusal_tests(REFUSED)
 """
 
 from __future__ import annotations
@@ -40,3 +42,17 @@ def assert_torch_refuses(case: Refusal) -> None:
         pytest.skip("no PyTorch counterpart")
     with pytest.raises((RuntimeError, ValueError, TypeError)):
         case.torch_call(torch)
+
+
+def refusal_tests(cases: list[Refusal]):
+    """The two parametrised tests over ``cases``, for a test module to bind."""
+
+    @pytest.mark.parametrize("case", cases, ids=str)
+    def test_refused(case):
+        assert_refused(case)
+
+    @pytest.mark.parametrize("case", cases, ids=str)
+    def test_refused_by_torch_too(case):
+        assert_torch_refuses(case)
+
+    return test_refused, test_refused_by_torch_too

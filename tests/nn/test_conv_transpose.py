@@ -14,7 +14,7 @@ import reference_layers as ref
 from arrays import assert_close, rounded, to_mx
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
-from refusals import Refusal, assert_refused, assert_torch_refuses
+from refusals import Refusal, refusal_tests
 
 T3 = lambda v: v if isinstance(v, tuple) else (v,) * 3  # noqa: E731
 
@@ -224,12 +224,4 @@ REFUSED = [
             lambda t: t.nn.ConvTranspose3d(2, 3, 2)(t.zeros(1, 2, 2, 2, 2).half())),
 ]
 
-
-@pytest.mark.parametrize("case", REFUSED, ids=str)
-def test_refused(case):
-    assert_refused(case)
-
-
-@pytest.mark.parametrize("case", REFUSED, ids=str)
-def test_refused_by_torch_too(case):
-    assert_torch_refuses(case)
+test_refused, test_refused_by_torch_too = refusal_tests(REFUSED)

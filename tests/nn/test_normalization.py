@@ -15,7 +15,7 @@ from arrays import assert_close, rounded, to_mx, to_np
 from isolated import assert_runs
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
-from refusals import Refusal, assert_refused, assert_torch_refuses
+from refusals import Refusal, refusal_tests
 
 SHAPE = (2, 3, 3, 4, 5)
 
@@ -384,15 +384,7 @@ REFUSED = [
                                                  momentum=None)),
 ]
 
-
-@pytest.mark.parametrize("case", REFUSED, ids=str)
-def test_refused(case):
-    assert_refused(case)
-
-
-@pytest.mark.parametrize("case", REFUSED, ids=str)
-def test_refused_by_torch_too(case):
-    assert_torch_refuses(case)
+test_refused, test_refused_by_torch_too = refusal_tests(REFUSED)
 
 
 def test_eps_zero_is_accepted_where_pytorch_accepts_it():

@@ -13,7 +13,7 @@ from arrays import assert_close, rounded, to_mx, to_np
 from isolated import assert_runs
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
-from refusals import Refusal, assert_refused, assert_torch_refuses
+from refusals import Refusal, refusal_tests
 
 SHAPE = (2, 2, 5, 6, 7)
 
@@ -300,15 +300,7 @@ REFUSED = [
             r"`return_indices` must be a bool"),
 ]
 
-
-@pytest.mark.parametrize("case", REFUSED, ids=str)
-def test_refused(case):
-    assert_refused(case)
-
-
-@pytest.mark.parametrize("case", REFUSED, ids=str)
-def test_refused_by_torch_too(case):
-    assert_torch_refuses(case)
+test_refused, test_refused_by_torch_too = refusal_tests(REFUSED)
 
 
 def test_empty_batches_are_still_pooled():

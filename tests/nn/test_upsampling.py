@@ -11,7 +11,7 @@ from arrays import assert_close, rounded, to_mx
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
 from lucid_mlx.ops import upsample as upsample_ops
-from refusals import Refusal, assert_refused, assert_torch_refuses
+from refusals import Refusal, refusal_tests
 
 SHAPE = (1, 2, 3, 4, 5)
 
@@ -176,12 +176,4 @@ REFUSED = [
             lambda t: t.nn.functional.interpolate(t.zeros(1, 2, 0, 4, 4), scale_factor=2)),
 ]
 
-
-@pytest.mark.parametrize("case", REFUSED, ids=str)
-def test_refused(case):
-    assert_refused(case)
-
-
-@pytest.mark.parametrize("case", REFUSED, ids=str)
-def test_refused_by_torch_too(case):
-    assert_torch_refuses(case)
+test_refused, test_refused_by_torch_too = refusal_tests(REFUSED)

@@ -30,9 +30,50 @@ def _check_vectors(x: mx.array, **vectors) -> None:
         _args.check_vector(value, name, c, f"for an input with {c} channels")
 
 
-def _write(running: Optional[mx.array], new: Optional[mx.array]) -> None:
-    if running is not None and new is not None:
-        running[...] = new
+def _with_running_stats(op, name: str, flag: str, check_batch, input, running_mean, running_var,
+                        weight, bias, use_batch: bool, momentum, eps) -> mx.array:
+    """What batch_norm and instance_norm share: validate, normalise, update in place.
+
+    ``use_batch`` (the argument named ``flag``) says whether the batch's
+    statistics normalise and update the running ones; ``check_batch(x, eps)``
+    adds the op's own limits for that case.
+    """
+    x = _norm_input(input)
+    _check_vectors(x, running_mean=running_mean, running_var=running_var, weight=weight,
+                   bias=bias)
+    eps = _args.check_eps(eps)
+    momentum = _args.check_momentum(momentum)
+    use_batch = _args.check_bool(use_batch, flag)
+    if use_batch:
+        if running_mean is not None and momentum is None:
+            raise TypeError(f"{name}: `momentum` must be a number to update the running "
+                            f"statistics, got None")
+        check_batch(x, eps)
+    elif running_mean is None or running_var is None:
+        raise ValueError(f"{name}: `running_mean` and `running_var` are required when "
+                         f"{flag}=False")
+    y, new_mean, new_var = op(x, running_mean, running_var, weight, bias, use_batch, momentum, eps)
+    for running, new in ((running_mean, new_mean), (running_var, new_var)):
+        if running is not None and new is not None:
+            running[...] = new
+    return y
+
+
+def _check_batch_norm_batch(x: mx.array, eps: float) -> None:
+    if eps <= 0:  # PyTorch: 1 / sqrt(var + 0) of a constant channel is inf
+        raise ValueError(f"batch_norm: `eps` must be positive when training, got {eps}")
+    # PyTorch's _verify_batch_size: an empty batch is fine, a single value is not.
+    if x.shape[0] * math.prod(x.shape[2:]) == 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                         f"got input of shape {tuple(x.shape)}")
+
+
+def _check_instance_norm_batch(x: mx.array, eps: float) -> None:
+    # PyTorch's _verify_spatial_size: one element per instance is an error
+    # even in an empty batch; no elements at all is an empty output.
+    if math.prod(x.shape[2:]) == 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element per channel, "
+                         f"got input of shape {tuple(x.shape)}")
 
 
 def batch_norm(
@@ -52,31 +93,9 @@ def batch_norm(
     :class:`lucid_mlx.nn.BatchNorm3d` passes for ``momentum=None``).  See
     :class:`lucid_mlx.nn.BatchNorm3d` for the details.
     """
-    x = _norm_input(input)
-    _check_vectors(x, running_mean=running_mean, running_var=running_var, weight=weight,
-                   bias=bias)
-    eps = _args.check_eps(eps)
-    momentum = _args.check_momentum(momentum)
-    training = _args.check_bool(training, "training")
-    c = x.shape[1]
-    if training:
-        if eps <= 0:  # PyTorch: 1 / sqrt(var + 0) of a constant channel is inf
-            raise ValueError(f"batch_norm: `eps` must be positive when training, got {eps}")
-        if running_mean is not None and momentum is None:
-            raise TypeError("batch_norm: `momentum` must be a number to update the running "
-                            "statistics, got None")
-        # PyTorch's _verify_batch_size: an empty batch is fine, a single value is not.
-        if x.shape[0] * math.prod(x.shape[2:]) == 1:
-            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
-                             f"got input of shape {tuple(x.shape)}")
-    elif running_mean is None or running_var is None:
-        raise ValueError("batch_norm: `running_mean` and `running_var` are required when "
-                         "training=False")
-    y, new_mean, new_var = _norm.batch_norm(x, running_mean, running_var, weight, bias, training,
-                                            momentum, eps)
-    _write(running_mean, new_mean)
-    _write(running_var, new_var)
-    return y
+    return _with_running_stats(_norm.batch_norm, "batch_norm", "training", _check_batch_norm_batch,
+                               input, running_mean, running_var, weight, bias, training, momentum,
+                               eps)
 
 
 def instance_norm(
@@ -94,29 +113,9 @@ def instance_norm(
     See :class:`lucid_mlx.nn.InstanceNorm3d`.  Running statistics, when
     given and ``use_input_stats`` is true, are updated in place.
     """
-    x = _norm_input(input)
-    _check_vectors(x, running_mean=running_mean, running_var=running_var, weight=weight,
-                   bias=bias)
-    eps = _args.check_eps(eps)
-    momentum = _args.check_momentum(momentum)
-    use_input_stats = _args.check_bool(use_input_stats, "use_input_stats")
-    if use_input_stats:
-        if running_mean is not None and momentum is None:
-            raise TypeError("instance_norm: `momentum` must be a number to update the running "
-                            "statistics, got None")
-        # PyTorch's _verify_spatial_size: one element per instance is an error
-        # even in an empty batch; no elements at all is an empty output.
-        if math.prod(x.shape[2:]) == 1:
-            raise ValueError(f"instance_norm: expected more than 1 spatial element per channel, "
-                             f"got input of shape {tuple(x.shape)}")
-    elif running_mean is None or running_var is None:
-        raise ValueError("instance_norm: `running_mean` and `running_var` are required when "
-                         "use_input_stats=False")
-    y, new_mean, new_var = _norm.instance_norm(x, running_mean, running_var, weight, bias,
-                                               use_input_stats, momentum, eps)
-    _write(running_mean, new_mean)
-    _write(running_var, new_var)
-    return y
+    return _with_running_stats(_norm.instance_norm, "instance_norm", "use_input_stats",
+                               _check_instance_norm_batch, input, running_mean, running_var,
+                               weight, bias, use_input_stats, momentum, eps)
 
 
 def group_norm(
