@@ -1,6 +1,7 @@
 """Port a PyTorch 3-D U-Net to lucid_mlx and back.
 
-The PyTorch network below and ``unet3d.UNet3d`` are written with the same
+The PyTorch network below and the brain-segmentation example's U-Net
+(``segment_brain/unet3d.py``) are written with the same
 attribute names, so the state_dict maps one to one: no transposes, no
 renaming beyond what ``load_torch_state_dict`` does for ``nn.Sequential``.
 The script
@@ -20,16 +21,13 @@ Needs torch: ``pip install torch==2.13.0 safetensors`` (pinned: an unpinned torc
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 
 import mlx.core as mx
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import lucid_mlx  # noqa: E402
-from unet3d import UNet3d  # noqa: E402
+import lucid_mlx
+from segment_brain.unet3d import UNet3d  # Python puts examples/, this script's folder, on the path
 
 try:
     import torch

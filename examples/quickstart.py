@@ -1,4 +1,4 @@
-"""A tour of lucid_mlx's Conv3d: the seed documents' examples, then a grouped,
+"""A tour of lucid_mlx's Conv3d: the examples of Lucid's Conv3d documentation, then a grouped,
 reflect-padded convolution with its gradients.
 
 Run:  python examples/quickstart.py
@@ -38,8 +38,8 @@ def hand_computed() -> None:
     print(f"  d out / d W == x: {mx.array_equal(grad_w, values).item()}")
 
 
-class SeedModel(mlx_nn.Module):
-    """Seed 000's model: Conv3d -> ReLU -> Conv3d -> ReLU -> MaxPool3d -> Linear."""
+class LucidDocsModel(mlx_nn.Module):
+    """The model of Lucid's nn.Conv3d page: Conv3d -> ReLU -> Conv3d -> ReLU -> MaxPool3d -> Linear."""
 
     def __init__(self):
         super().__init__()
@@ -55,10 +55,10 @@ class SeedModel(mlx_nn.Module):
         return self.fc(x.reshape(x.shape[0], -1))
 
 
-def train_seed_model() -> None:
-    print("\n== Seed 000's model, a few SGD steps on a (1, 1, 10, 10, 10) input")
+def train_lucid_docs_model() -> None:
+    print("\n== The Lucid documentation's model, a few SGD steps on a (1, 1, 10, 10, 10) input")
     mx.random.seed(0)
-    model = SeedModel()
+    model = LucidDocsModel()
     x = mx.random.normal((1, 1, 10, 10, 10))
     target = mx.array([3])
 
@@ -96,5 +96,5 @@ def grouped_reflect() -> None:
 if __name__ == "__main__":
     shapes()
     hand_computed()
-    train_seed_model()
+    train_lucid_docs_model()
     grouped_reflect()

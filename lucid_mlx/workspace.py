@@ -1,21 +1,23 @@
 """The workspace budget: how much temporary memory one conv3d may use.
 
 MLX unfolds the input (im2col) for a convolution's forward pass and again
-for its weight gradient.  On the CPU a 1x32x64^3 -> 32, k=3, padding 1 layer
-peaked at 3.0 GB forward+backward through ``mx.conv3d`` (measured with MLX
-0.32.4), 90x its input.  lucid_mlx splits such a convolution into batch
+for its weight gradient: on the CPU a 1x32x64^3 -> 32, k=3, padding 1 layer
+peaks at about 90x its input forward+backward through ``mx.conv3d`` (the
+README's benchmark table has the figures).  lucid_mlx splits such a convolution into batch
 chunks and output-depth slabs so that each piece's temporaries fit in this
 budget (see :mod:`lucid_mlx.ops.split`).
 
 The budget is read from, in order: :func:`set_workspace_limit`, the
 ``LUCID_MLX_WORKSPACE_LIMIT`` environment variable (bytes, or a number with
-a ``K``, ``M`` or ``G`` suffix for binary multiples, or ``none``), and the
-default of 256 MiB.
+a ``K``, ``M`` or ``G`` suffix for binary multiples, or ``none``; empty
+means unset, as for every lucid_mlx variable), and the default of 256 MiB.
 """
 
 from __future__ import annotations
 
-import os
+import re
+
+from . import _env
 
 ENV_VAR = "LUCID_MLX_WORKSPACE_LIMIT"
 DEFAULT_LIMIT = 256 * 2**20
@@ -26,24 +28,21 @@ _limit: object = _UNSET
 _SUFFIXES = {"K": 2**10, "M": 2**20, "G": 2**30}
 
 
+_NUMBER = re.compile(r"([0-9]+)([KMG]?)", re.IGNORECASE | re.ASCII)
+
+
 def _parse(text: str) -> int | None:
-    raw = text.strip()
-    if raw.lower() == "none":
+    if text.lower() == "none":
         return None
-    scale = 1
-    if raw and raw[-1].upper() in _SUFFIXES:
-        scale = _SUFFIXES[raw[-1].upper()]
-        raw = raw[:-1]
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
+    # ASCII digits only: int() would also take other scripts' digits.
+    match = _NUMBER.fullmatch(text)
+    if match is None:
         raise ValueError(
             f"environment variable {ENV_VAR} must be a number of bytes >= 0, optionally "
             f"with a K, M or G suffix, or 'none'; got {text!r}"
         )
-    return value * scale
+    number, suffix = match.groups()
+    return int(number) * _SUFFIXES.get(suffix.upper(), 1)
 
 
 def set_workspace_limit(nbytes: int | None) -> None:
@@ -72,7 +71,7 @@ def get_workspace_limit() -> int | None:
     """The current budget in bytes (``None``: unlimited). Default: 256 MiB."""
     if _limit is not _UNSET:
         return _limit  # type: ignore[return-value]
-    text = os.environ.get(ENV_VAR)
+    text = _env.read(ENV_VAR)
     if text is None:
         return DEFAULT_LIMIT
     return _parse(text)

@@ -19,8 +19,11 @@ DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 # Half precision gets 5 machine epsilons (2^-10 float16, 2^-7 bfloat16) of
 # scale.  Measured at 125 taps: MLX's own convolution rounds once (0.3 eps);
 # PyTorch's CPU float16 input gradient reaches 3.1 eps; lucid_mlx's
-# shifted-slice depthwise path, which accumulates in the input dtype, 2.5-3
-# eps.  float32 (1e-5) is ~10x the largest error seen in the tables.
+# shifted-slice depthwise path reached 2.5-3 eps when it accumulated in the
+# input dtype (it now accumulates in float32, see lucid_mlx/ops/depthwise.py).
+# float32 (1e-5) is ~10x the largest error seen in the tables.  The rule is
+# the self-test's (lucid_mlx.selftest.compare): a number of roundings of the
+# dtype's epsilon, here 5, against a float64 reference.
 TOLERANCES = {
     mx.float32: (1e-5, 1e-5),
     mx.float16: (5e-3, 5e-3),

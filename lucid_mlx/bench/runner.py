@@ -37,7 +37,7 @@ from .cases import Case
 MLX_DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 
 
-def _median_time(step: Callable[[], None], warmup: int, repeats: int) -> tuple[float, list[float], float]:
+def median_time(step: Callable[[], None], warmup: int, repeats: int) -> tuple[float, list[float], float]:
     """(median seconds, all times, process CPU seconds per wall second)."""
     for _ in range(warmup):
         step()
@@ -90,7 +90,7 @@ def run_mlx(case: Case, impl: str, dtype: str, mode: str, warmup: int, repeats: 
     gc.collect()
     mx.clear_cache()
     mx.reset_peak_memory()
-    median, times, cpu = _median_time(step, warmup, repeats)
+    median, times, cpu = median_time(step, warmup, repeats)
     peak = mx.get_peak_memory()
     del x, w, cot
     gc.collect()
@@ -143,7 +143,7 @@ def run_torch(case: Case, dtype: str, mode: str, warmup: int, repeats: int, devi
               threads: int, memory: bool) -> dict:
     torch, x, w, fn, cot = _torch_setup(case, dtype, device, threads)
     step = _torch_step(torch, x, w, fn, cot, mode, device)
-    median, times, cpu = _median_time(step, warmup, repeats)
+    median, times, cpu = median_time(step, warmup, repeats)
     result = {"median_s": median, "times_s": times, "peak_bytes": None, "cpu_per_wall": cpu}
     if memory:
         result["peak_bytes"] = _torch_rss_growth(case, dtype, mode, device, threads)

@@ -11,10 +11,10 @@ import math
 
 import mlx.core as mx
 
+from .._args import Pairs, Triple
+from ..ops.derivatives import convolve
+from ..ops.plan import output_size
 from . import library
-
-Triple = tuple[int, int, int]
-Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
 # Threads a split reduction aims for: about what an M-series GPU keeps in
 # flight (8-40 cores x ~1,000 threads), while each partial still sums
@@ -24,20 +24,12 @@ Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 REDUCTION_THREADS = 2**15
 
 
-def output_size(size, kernel, stride, pads, dilation) -> Triple:
-    """PyTorch's output size for each of (D, H, W)."""
-    return tuple(
-        (n + lo + hi - d * (k - 1) - 1) // s + 1
-        for n, k, s, (lo, hi), d in zip(size, kernel, stride, pads, dilation)
-    )  # type: ignore[return-value]
-
-
 def conv_params(x_shape, stride: Triple, pads: Pairs, dilation: Triple, out: Triple, groups: int) -> list[int]:
     """stride, dilation, low pads, input D/H/W, output OD/OH/OW, groups."""
     return [*stride, *dilation, *(lo for lo, _ in pads), *x_shape[2:], *out, groups]
 
 
-def chunks(outputs: int, rows: int) -> int:
+def reduction_chunks(outputs: int, rows: int) -> int:
     """How many chunks R a split reduction over ``rows`` rows uses."""
     return max(1, min(rows, math.ceil(REDUCTION_THREADS / max(outputs, 1))))
 
@@ -79,7 +71,7 @@ def conv_grad_weight(gy, x, w_shape, stride, pads, dilation, groups) -> mx.array
     """Launch ``grouped_conv3d_grad_weight`` and add its partial sums."""
     c_out = w_shape[0]
     taps = math.prod(w_shape[1:])
-    r = chunks(c_out * taps, gy.shape[0] * gy.shape[2] * gy.shape[3])
+    r = reduction_chunks(c_out * taps, gy.shape[0] * gy.shape[2] * gy.shape[3])
     params = conv_params(x.shape, stride, pads, dilation, gy.shape[2:], groups) + [r]
     partial = library.launch(
         "grouped_conv3d_grad_weight",
@@ -95,7 +87,7 @@ def conv_grad_weight(gy, x, w_shape, stride, pads, dilation, groups) -> mx.array
 def bias_grad(gy: mx.array) -> mx.array:
     """Launch ``conv3d_grad_bias``: the per-channel sum of ``gy`` (C,)."""
     c = gy.shape[1]
-    r = chunks(c, gy.shape[0] * gy.shape[2] * gy.shape[3])
+    r = reduction_chunks(c, gy.shape[0] * gy.shape[2] * gy.shape[3])
     partial = library.launch(
         "conv3d_grad_bias",
         [gy, mx.array([r], dtype=mx.int32)],
@@ -107,8 +99,33 @@ def bias_grad(gy: mx.array) -> mx.array:
     return partial.sum(axis=0).astype(gy.dtype)
 
 
+def workspace(x_shape, w_shape, out_size: Triple, stride: Triple, dilation: Triple,
+              backward: bool, itemsize: int) -> tuple[int, int]:
+    """Bytes the kernels hold per sample and output-depth plane (and halo plane): none.
+
+    Each thread reads its inputs in place; only the weight gradient's
+    partial sums (R x C_out x taps floats) come on top, independent of the
+    volume.
+    """
+    return 0, 0
+
+
+def grad_input(cot, w, x_shape, stride: Triple, pads: Pairs, dilation: Triple, groups: int):
+    return conv_grad_input(cot.astype(w.dtype), w, x_shape, stride, pads, dilation, groups)
+
+
+def grad_weight(x, cot, w_shape, stride: Triple, pads: Pairs, dilation: Triple, groups: int):
+    return conv_grad_weight(cot.astype(x.dtype), x, w_shape, stride, pads, dilation, groups)
+
+
+def grads(x, w, cot, stride: Triple, pads: Pairs, dilation: Triple, groups: int):
+    """Input and weight gradients for cotangent ``cot``, without running the forward."""
+    return (grad_input(cot, w, x.shape, stride, pads, dilation, groups),
+            grad_weight(x, cot, w.shape, stride, pads, dilation, groups))
+
+
 def grouped_conv3d(x, w, stride: Triple, pads: Pairs, dilation: Triple, groups: int) -> mx.array:
-    """Kernel grouped convolution (no bias) with the gradient kernels as vjp.
+    """Kernel grouped convolution (no bias); the gradient kernels give its derivatives.
 
     Args:
         x: (N, C_in, D, H, W) input.
@@ -118,23 +135,11 @@ def grouped_conv3d(x, w, stride: Triple, pads: Pairs, dilation: Triple, groups: 
         groups: number of groups.
 
     Returns:
-        (N, C_out, OD, OH, OW) output of x's dtype.
+        (N, C_out, OD, OH, OW) output of x's dtype, differentiable to every
+        order through :mod:`lucid_mlx.ops.derivatives`.
     """
-
-    @mx.custom_function
-    def conv(x, w):
-        return conv_forward(x, w, stride, pads, dilation, groups)
-
-    @conv.vjp
-    def conv_vjp(primals, cotangent, output):
-        x, w = primals
-        gy = cotangent.astype(x.dtype)
-        return (
-            conv_grad_input(gy, w, x.shape, stride, pads, dilation, groups),
-            conv_grad_weight(gy, x, w.shape, stride, pads, dilation, groups),
-        )
-
-    return conv(x, w)
+    return convolve(x, w, (stride, pads, dilation, groups), conv_forward, grad_input, grad_weight,
+                    grads)
 
 
 def add_channel_bias(y: mx.array, bias: mx.array) -> mx.array:
@@ -144,9 +149,20 @@ def add_channel_bias(y: mx.array, bias: mx.array) -> mx.array:
     def add(y, bias):
         return y + bias.reshape(1, -1, 1, 1, 1)
 
+    @mx.custom_function
+    def channel_sum(g):
+        return bias_grad(g)
+
     @add.vjp
     def add_vjp(primals, cotangent, output):
         y, bias = primals
-        return (cotangent, bias_grad(cotangent).astype(bias.dtype))
+        return (cotangent, channel_sum(cotangent).astype(bias.dtype))
+
+    @channel_sum.vjp
+    def channel_sum_vjp(primals, cotangent, output):
+        # The sum over (N, D, H, W) spreads its cotangent back over them.
+        # One input: MLX passes it as the array itself, not in a tuple.
+        c = cotangent[0] if isinstance(cotangent, (list, tuple)) else cotangent
+        return mx.broadcast_to(c.reshape(1, -1, 1, 1, 1), primals.shape).astype(primals.dtype)
 
     return add(y, bias)

@@ -16,7 +16,7 @@ from typing import NamedTuple, Sequence
 
 import mlx.core as mx
 
-PAD_MODES = ("constant", "reflect", "replicate", "circular")
+from .._args import PAD_MODES
 
 # Threads per threadgroup.  256 is within every Apple GPU's per-pipeline
 # limit, so no kernel needs a maxTotalThreadsPerThreadgroup query.

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import mlx.core as mx
 
+from .._args import PAD_MODES, Pairs
 from . import library
-
-Pairs = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
 
 def padded_shape(shape: tuple[int, ...], pairs: Pairs) -> tuple[int, ...]:
@@ -19,7 +18,7 @@ def padded_shape(shape: tuple[int, ...], pairs: Pairs) -> tuple[int, ...]:
 
 
 def _template(dtype: mx.Dtype, mode: str) -> list[tuple[str, object]]:
-    return [("T", dtype), ("MODE", library.PAD_MODES.index(mode))]
+    return [("T", dtype), ("MODE", PAD_MODES.index(mode))]
 
 
 def pad3d_forward(x: mx.array, pairs: Pairs, mode: str, value: float = 0.0) -> mx.array:

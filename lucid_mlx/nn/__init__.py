@@ -5,6 +5,7 @@ from .conv import Conv3d
 from .conv_transpose import ConvTranspose3d
 from .dropout import Dropout3d
 from .normalization import BatchNorm3d, GroupNorm, InstanceNorm3d
+from .sync_batchnorm import SyncBatchNorm3d
 from .pooling import AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, MaxPool3d
 from .upsampling import Upsample
 
@@ -17,6 +18,7 @@ __all__ = [
     "AdaptiveAvgPool3d",
     "AdaptiveMaxPool3d",
     "BatchNorm3d",
+    "SyncBatchNorm3d",
     "InstanceNorm3d",
     "GroupNorm",
     "Upsample",

@@ -1,7 +1,13 @@
 """The one place that chooses between the Metal kernels and the portable path.
 
-A kernel runs when all of these hold, else the portable (pure MLX) path in
-:mod:`lucid_mlx.ops.grouped` / :mod:`lucid_mlx.ops.pad` does:
+For every conv3d call :func:`conv3d_plan` returns one :class:`ConvPlan`:
+which path runs the forward, how its gradients are taken, and how the
+workspace budget cuts the call.  Dense layers take MLX's own convolution
+(:mod:`.dense`).  A grouped layer takes the Metal kernel when all of these
+hold, else the portable (pure MLX) strategy for its shape -- shifted-slice
+sums for depthwise layers (:mod:`.depthwise`), one MLX convolution per group
+otherwise (:mod:`.per_group`); padding takes the pad3d kernel or
+:mod:`.pad` under the same rules:
 
 * the backend switch allows it (see :func:`backend`);
 * Metal is available and the default stream is on the GPU;
@@ -30,46 +36,61 @@ every call, or the :func:`use_backend` context manager, which wins over it:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
-import os
 import warnings
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import mlx.core as mx
 
-from . import grouped, pad
+from .. import _env, workspace
+from . import dense, depthwise, pad, per_group, plan
+from .derivatives import convolve
 
 ENV_VAR = "LUCID_MLX_KERNELS"
 BACKENDS = ("auto", "metal", "portable")
 INDEX_LIMIT = 2**31
 KERNEL_DTYPES = (mx.float32, mx.float16, mx.bfloat16)
 
-_override: str | None = None
+# Per thread (and per asyncio task): one thread's ``use_backend`` never
+# changes what another thread runs.
+_override: contextvars.ContextVar[str | None] = contextvars.ContextVar("lucid_mlx_backend", default=None)
 _built: set[tuple] = set()
 _failure: str | None = None
 
 
+def _switch() -> tuple[str, str]:
+    """The backend switch in force and where it was set, for error messages."""
+    override = _override.get()
+    if override is not None:
+        return override, f"use_backend({override!r})"
+    value = _env.read(ENV_VAR)
+    if value is None:
+        return "auto", "the default backend"
+    if value.lower() not in BACKENDS:
+        raise ValueError(f"environment variable {ENV_VAR} must be one of {BACKENDS}, got {value!r}")
+    return value.lower(), f"{ENV_VAR}={value}"
+
+
 def backend() -> str:
     """The backend switch in force: ``use_backend``'s, else the env var's."""
-    if _override is not None:
-        return _override
-    value = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
-    if value not in BACKENDS:
-        raise ValueError(f"environment variable {ENV_VAR} must be one of {BACKENDS}, got {value!r}")
-    return value
+    return _switch()[0]
 
 
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[None]:
-    """Force ``'auto'``, ``'metal'`` or ``'portable'`` inside a ``with`` block."""
-    global _override
+    """Force ``'auto'``, ``'metal'`` or ``'portable'`` inside a ``with`` block.
+
+    The override holds for the calling thread (and asyncio task) only, and
+    the previous switch is restored exactly on exit.
+    """
     if name not in BACKENDS:
         raise ValueError(f"`name` must be one of {BACKENDS}, got {name!r}")
-    previous, _override = _override, name
+    token = _override.set(name)
     try:
         yield
     finally:
-        _override = previous
+        _override.reset(token)
 
 
 def metal_available() -> bool:
@@ -124,14 +145,14 @@ def pad_support(x: mx.array, pairs, mode: str) -> str | None:
 
 
 def _use_kernel(reason: str | None) -> bool:
-    mode = backend()
+    mode, source = _switch()
     if mode == "portable":
         return False
     if mode == "metal":
         if not (metal_available() and stream_on_gpu()):
-            raise RuntimeError(f"{ENV_VAR}=metal forces the kernels, but Metal is unavailable or the stream is not on the GPU")
+            raise RuntimeError(f"{source} forces the kernels, but Metal is unavailable or the stream is not on the GPU")
         if reason is not None:
-            raise RuntimeError(f"{ENV_VAR}=metal forces the kernels, but they do not support {reason}")
+            raise RuntimeError(f"{source} forces the kernels, but they do not support {reason}")
         return True
     return _failure is None and reason is None and metal_available() and stream_on_gpu()
 
@@ -187,16 +208,146 @@ def _pad_probes(dtype: mx.Dtype, mode: str) -> dict[str, Callable[[], object]]:
     }
 
 
-def grouped_conv3d(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -> mx.array:
-    """Grouped/depthwise conv3d (NCDHW, no bias) on the kernel or portable path."""
-    out = (x.shape[0], w.shape[0], *grouped.output_size(x.shape[2:], w.shape[2:], stride, pads, dilation))
-    if _use_kernel(conv_support(x, w, out)):
+class ConvPath(NamedTuple):
+    """One way to run a convolution: its forward, its gradients and its workspace.
+
+    Every function takes the geometry ``(stride, pads, dilation, groups)``
+    after its arrays.  ``forward(x, w)`` is differentiable to every order.
+    ``grads(x, w, cot)`` returns the input and weight gradients without
+    running the forward again where the path can; ``grad_input(cot, w,
+    x_shape)`` and ``grad_weight(x, cot, w_shape)`` return one each (the
+    splitter's pieces of second derivatives).  ``workspace(x_shape, w_shape,
+    out_size, stride, dilation, backward, itemsize)`` is the bytes the path
+    itself holds per sample, per output-depth plane and per input plane of a
+    piece's halo.  ``grad_input_by_slabs`` (dense
+    only) computes a stride-1 input gradient from a window of the cotangent,
+    which lets the splitter cut it by input slabs.
+    """
+
+    name: str
+    forward: Callable[..., mx.array]
+    grads: Callable[..., tuple[mx.array, mx.array]]
+    grad_input: Callable[..., mx.array]
+    grad_weight: Callable[..., mx.array]
+    workspace: Callable[..., int]
+    grad_input_by_slabs: Callable[..., mx.array] | None = None
+
+
+class ConvPlan(NamedTuple):
+    """Everything decided about one convolution call.
+
+    ``split`` is None when the call fits the workspace budget and runs as
+    one ``path.forward``; otherwise :mod:`.pieces` runs it piece by piece.
+    """
+
+    path: ConvPath
+    out_size: tuple[int, int, int]
+    split: plan.Split | None
+
+
+def _autodiff_path(name: str, conv: Callable[..., mx.array], workspace_fn: Callable[..., int],
+                   grad_input_by_slabs: Callable[..., mx.array] | None = None,
+                   written_out_jvp: bool = True) -> ConvPath:
+    """A path whose gradients MLX's autodiff takes.
+
+    MLX 0.32's convolution has no jvp, which forward-over-reverse derivatives
+    (Hessian-vector products) need, so with ``written_out_jvp`` the forward
+    goes through :func:`.derivatives.convolve`.  The dense path does without:
+    a custom function cannot infer its output shapes under ``mx.compile(...,
+    shapeless=True)``, which MLX's own dense convolution supports.
+    """
+
+    def grads(x, w, cot, *geometry):
+        _, (gx, gw) = mx.vjp(lambda x, w: conv(x, w, *geometry), [x, w], [cot])
+        return gx, gw
+
+    def grad_input(cot, w, x_shape, *geometry):
+        # The map is linear in x, so its vjp does not depend on x's values.
+        x = mx.zeros(x_shape, dtype=w.dtype)
+        return mx.vjp(lambda x: conv(x, w, *geometry), [x], [cot])[1][0]
+
+    def grad_weight(x, cot, w_shape, *geometry):
+        w = mx.zeros(w_shape, dtype=x.dtype)
+        return mx.vjp(lambda w: conv(x, w, *geometry), [w], [cot])[1][0]
+
+    def forward(x, w, *geometry):
+        return convolve(x, w, geometry, conv, grad_input, grad_weight, grads)
+
+    return ConvPath(name, forward if written_out_jvp else conv, grads, grad_input, grad_weight,
+                    workspace_fn, grad_input_by_slabs)
+
+
+DENSE = _autodiff_path("dense", dense.conv3d, plan.unfold_workspace, dense.grad_input,
+                       written_out_jvp=False)
+PER_GROUP = _autodiff_path("per_group", per_group.conv3d, plan.unfold_workspace)
+# The split path calls depthwise.grads directly: mx.vjp would first evaluate
+# the (eagerly evaluated) forward again, 20% of a split forward+backward at
+# 2x64x32^3.
+DEPTHWISE = ConvPath("depthwise", depthwise.conv3d, depthwise.grads, depthwise.grad_input,
+                     depthwise.grad_weight, depthwise.workspace)
+
+
+def _kernel_path() -> ConvPath:
+    from ..kernels import conv
+
+    return ConvPath("kernel", conv.grouped_conv3d, conv.grads, conv.grad_input, conv.grad_weight,
+                    conv.workspace)
+
+
+def portable_path(w_shape) -> ConvPath:
+    """The pure-MLX strategy for a weight of this shape (the kernels' reference)."""
+    groups_of_one = w_shape[1] == 1
+    return DEPTHWISE if groups_of_one else PER_GROUP
+
+
+def portable_conv3d(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -> mx.array:
+    """Grouped conv3d (NCDHW, no bias) on the portable path, whatever the device."""
+    return portable_path(w.shape).forward(x, w, stride, pads, dilation, groups)
+
+
+def _conv_path(x: mx.array, w: mx.array, out_shape, groups: int) -> ConvPath:
+    if groups == 1:
+        return DENSE
+    if _use_kernel(conv_support(x, w, out_shape)):
         kernel = tuple(w.shape[2:])
         if _ensure_built(("conv", x.dtype, kernel), _conv_probes(x.dtype, kernel)):
-            from ..kernels import conv
+            return _kernel_path()
+    return portable_path(w.shape)
 
-            return conv.grouped_conv3d(x, w, stride, pads, dilation, groups)
-    return grouped.grouped_conv3d(x, w, stride, pads, dilation, groups)
+
+def _itemsize(x: mx.array) -> int:
+    # MLX computes CPU convolutions in float32 whatever the input dtype.
+    return x.dtype.size if stream_on_gpu() else 4
+
+
+def conv3d_plan(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -> ConvPlan:
+    """Choose the path of one convolution and how the workspace budget cuts it.
+
+    Every decision about a conv3d call is made here, once: the kernel or a
+    portable strategy, the bytes one output plane costs on that path and
+    device, and whether (and how) the call is split.
+    """
+    out = plan.output_size(x.shape[2:], w.shape[2:], stride, pads, dilation)
+    path = _conv_path(x, w, (x.shape[0], w.shape[0], *out), groups)
+    limit = workspace.get_workspace_limit()
+    itemsize = _itemsize(x)
+
+    def fit(x_shape, w_shape, size, stride_, backward):
+        own = path.workspace(x_shape, w_shape, size, stride_, dilation, backward, itemsize)
+        return plan.fit(x_shape, w_shape, size, stride_, dilation, own, itemsize, limit, backward)
+
+    backward = fit(x.shape, w.shape, out, stride, True)
+    if plan.covers(backward, x.shape[0], out[0]):
+        return ConvPlan(path, out, None)
+    input_slabs = None
+    if path.grad_input_by_slabs is not None and stride == (1, 1, 1) and min(
+            min(p) for p in plan.transposed_pads(w.shape, pads, dilation)) >= 0:
+        # The input gradient as a convolution of the cotangent: its shapes.
+        transposed_w = (x.shape[1], w.shape[0], *w.shape[2:])
+        input_slabs = fit((x.shape[0], w.shape[0], *out), transposed_w, tuple(x.shape[2:]),
+                          (1, 1, 1), True)
+    forward = fit(x.shape, w.shape, out, stride, False)
+    return ConvPlan(path, out, plan.Split(forward, backward, input_slabs))
 
 
 def _bias_probes(dtype: mx.Dtype) -> dict[str, Callable[[], object]]:

@@ -8,7 +8,8 @@ harness:
    from the inputs, outputs, templates and built-ins the body uses, the
    ``.metal`` body verbatim, and the explicit template instantiation;
 2. compiles that source with ``metal_shim.h`` force-included into a shared
-   library (cached per source text, in one temporary directory per process);
+   library (cached per source text; its temporary folder is removed once the
+   library is loaded);
 3. calls the instantiated kernel once per thread of the launch grid through a
    small generated C++ driver, with NumPy buffers bound to the arguments in
    the order of the generated signature.
@@ -16,6 +17,9 @@ harness:
 :func:`cpu_launch` has the signature of ``lucid_mlx.kernels.library.launch``
 so tests route every launch of the package through it.  Outputs start as
 NaN, so an element no thread writes shows up in any comparison.
+
+To run them, the shim erases Metal's address spaces, which also lets through
+code Metal rejects; ``strict.py`` checks the same sources against those rules.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ import numpy as np
 from lucid_mlx.kernels import library
 
 SHIM = Path(__file__).with_name("metal_shim.h")
-# -Wdouble-promotion and -Wfloat-conversion stand in for Metal, which has no
-# double: a stray double literal or narrowing fails here as it would there.
+# Metal has no double: the shim poisons the type, and -Wdouble-promotion and
+# -Wfloat-conversion catch a stray double literal (0.5) or narrowing.
 FLAGS = [
     "-std=c++17", "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", "-Wno-attributes",
     "-Wdouble-promotion", "-Wfloat-conversion",
@@ -119,25 +123,25 @@ extern "C" void lucid_run(void** buffers, uint gx, uint gy, uint gz, uint tx, ui
 """
 
 
-_BUILD_DIR: Path | None = None
 _LIBRARIES: dict[str, ctypes.CDLL] = {}
 
 
 def build(source: str) -> ctypes.CDLL:
     """Compile ``source`` plus its driver once per process; return the library."""
-    global _BUILD_DIR
     instance, params = parse_signature(source)
     text = f'#include "{SHIM}"\n{source}\n{_driver(instance, params)}'
     key = hashlib.sha1((text + SHIM.read_text() + " ".join(FLAGS)).encode()).hexdigest()[:16]
     if key not in _LIBRARIES:
-        if _BUILD_DIR is None:
-            _BUILD_DIR = Path(tempfile.mkdtemp(prefix="lucid_mlx_shim_"))
-        cpp, so = _BUILD_DIR / f"{key}.cpp", _BUILD_DIR / f"{key}.so"
-        cpp.write_text(text)
-        result = subprocess.run([compiler(), *FLAGS, str(cpp), "-o", str(so)], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"g++ rejected the generated kernel:\n{result.stderr}\n--- source ---\n{text}")
-        _LIBRARIES[key] = ctypes.CDLL(str(so))
+        # The folder goes as soon as the library is loaded (the loader keeps
+        # its mapping of the deleted file).  One folder per process, kept for
+        # the cached libraries, was never removed: every test run left one.
+        with tempfile.TemporaryDirectory(prefix="lucid_mlx_shim_") as folder:
+            cpp, so = Path(folder) / f"{key}.cpp", Path(folder) / f"{key}.so"
+            cpp.write_text(text)
+            result = subprocess.run([compiler(), *FLAGS, str(cpp), "-o", str(so)], capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(f"g++ rejected the generated kernel:\n{result.stderr}\n--- source ---\n{text}")
+            _LIBRARIES[key] = ctypes.CDLL(str(so))
     return _LIBRARIES[key]
 
 

@@ -15,6 +15,11 @@
 //   * `bfloat16_t` as a struct converting to and from float with
 //     round-to-nearest-even, as Metal's bfloat does;
 //   * the few `metal::` math functions a kernel may call.
+// `double` is poisoned at the end of this header (after the standard headers,
+// which use it): Metal has none, so naming the type fails here as there.
+// The address spaces, `std::`, `memcpy`, variable-length arrays and implicit
+// float-to-bfloat stores still pass here; strict.py's clang check (see
+// metal_strict.h) is the one that rejects them.
 // What is deliberately not emulated: `threadgroup` memory and barriers.  The
 // kernels use neither, and leaving `threadgroup` undefined makes any future
 // use fail to compile here rather than run with the wrong semantics.
@@ -68,3 +73,5 @@ inline float fma(float a, float b, float c) { return std::fma(a, b, c); }
 inline float exp(float a) { return std::exp(a); }
 inline float sqrt(float a) { return std::sqrt(a); }
 }  // namespace metal
+
+#pragma GCC poison double

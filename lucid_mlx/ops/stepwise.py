@@ -1,4 +1,4 @@
-"""Controlling when MLX evaluates, for the memory-bounded paths.
+"""Evaluation in steps, for the memory-bounded paths (the splitter, depthwise sums).
 
 On the CPU, MLX allocates each operation's output when it schedules the
 operation, ahead of the thread that computes it, so a lazy graph of many
@@ -7,7 +7,7 @@ large intermediates holds most of them at once: a 27-term sum of
 ``mx.grad`` or ``mx.vjp`` MLX also runs ``mx.compile``d functions unfused
 (their inputs are tracers) and keeps every evaluated intermediate alive
 until the transformation returns.  The memory-bounded paths therefore
-evaluate in steps (:func:`try_eval`) and copy each step's result out of its
+evaluate in steps (:func:`eval_step`) and copy each step's result out of its
 graph (:func:`detached`).
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 
-def try_eval(arrays: list[mx.array], lazy: bool) -> bool:
+def eval_step(arrays: list[mx.array], lazy: bool) -> bool:
     """Evaluate ``arrays`` now unless a transformation forbids it; returns the new ``lazy``.
 
     ``mx.eval`` is refused while ``mx.compile`` or ``mx.vmap`` traces a

@@ -15,7 +15,7 @@ import pytest
 
 from lucid_mlx.kernels import library
 from lucid_mlx.nn import functional as F
-from lucid_mlx.ops import dispatch, grouped
+from lucid_mlx.ops import dispatch
 from lucid_mlx.ops import pad as ppad
 from metal_shim import harness
 
@@ -65,11 +65,12 @@ def conv_inputs(dtype=mx.float32):
 
 
 def run_conv(x, w):
-    return dispatch.grouped_conv3d(x, w, CONV["stride"], CONV["pads"], CONV["dilation"], CONV["groups"])
+    args = (CONV["stride"], CONV["pads"], CONV["dilation"], CONV["groups"])
+    return dispatch.conv3d_plan(x, w, *args).path.forward(x, w, *args)
 
 
 def portable_conv(x, w):
-    return grouped.grouped_conv3d(x, w, CONV["stride"], CONV["pads"], CONV["dilation"], CONV["groups"])
+    return dispatch.portable_conv3d(x, w, CONV["stride"], CONV["pads"], CONV["dilation"], CONV["groups"])
 
 
 def test_portable_without_metal(launches):
@@ -290,3 +291,51 @@ def test_circular_grouped_conv3d_module_runs_both_kernels(gpu, launches):
     np.testing.assert_allclose(got_loss.item(), want_loss.item(), rtol=1e-5)
     for key in ("weight", "bias"):
         np.testing.assert_allclose(np.array(got[key]), np.array(want[key]), rtol=1e-5, atol=1e-4)
+
+
+def test_a_blank_switch_means_auto(monkeypatch):
+    for text in ("", "  "):
+        monkeypatch.setenv(dispatch.ENV_VAR, text)
+        assert dispatch.backend() == "auto"
+
+
+def test_errors_inside_use_backend_name_it(monkeypatch):
+    monkeypatch.delenv(dispatch.ENV_VAR, raising=False)
+    with dispatch.use_backend("metal"):
+        with pytest.raises(RuntimeError, match=r"^use_backend\('metal'\) forces the kernels, but Metal is unavailable"):
+            run_conv(*conv_inputs())
+
+
+def test_use_backend_is_per_thread_and_restored_exactly(monkeypatch):
+    import threading
+
+    monkeypatch.setenv(dispatch.ENV_VAR, "auto")
+    inside_portable = threading.Event()
+    metal_entered = threading.Event()
+    seen = {}
+
+    def portable_thread():
+        with dispatch.use_backend("portable"):
+            inside_portable.set()
+            metal_entered.wait(5)
+            seen["portable thread"] = dispatch.backend()
+        seen["portable thread after"] = dispatch.backend()
+
+    def metal_thread():
+        inside_portable.wait(5)
+        with dispatch.use_backend("metal"):
+            metal_entered.set()
+            seen["metal thread"] = dispatch.backend()
+
+    threads = [threading.Thread(target=portable_thread), threading.Thread(target=metal_thread)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == {"portable thread": "portable", "portable thread after": "auto", "metal thread": "metal"}
+    assert dispatch.backend() == "auto"
+    with dispatch.use_backend("portable"):
+        with dispatch.use_backend("metal"):
+            assert dispatch.backend() == "metal"
+        assert dispatch.backend() == "portable"
+    assert dispatch.backend() == "auto"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lucid_mlx.ops import depthwise
-from lucid_mlx.ops.grouped import output_size
+from lucid_mlx.ops.plan import output_size
 from lucid_mlx.ops.pad import pad3d
 
 # (input shape, weight shape, stride, pads, dilation)
@@ -68,7 +68,7 @@ def test_fused_matches_reference(xs, ws, stride, pads, dilation, dtype):
     x = mx.random.normal(xs, key=mx.random.key(0)).astype(dtype)
     w = mx.random.normal(ws, key=mx.random.key(1)).astype(dtype)
     ref = lambda x, w: plain_depthwise(x, w, stride, pads, dilation)  # noqa: E731
-    new = lambda x, w: depthwise.depthwise_conv3d(x, w, stride, pads, dilation)  # noqa: E731
+    new = lambda x, w: depthwise.conv3d(x, w, stride, pads, dilation)  # noqa: E731
     y = ref(x.astype(mx.float32), w.astype(mx.float32))
     cot = mx.random.normal(y.shape, key=mx.random.key(2)).astype(dtype)
     want = _grads(ref, x.astype(mx.float32), w.astype(mx.float32), cot.astype(mx.float32))
@@ -86,7 +86,7 @@ def test_unfused_fallback(monkeypatch):
     x = mx.random.normal(xs, key=mx.random.key(3))
     w = mx.random.normal(ws, key=mx.random.key(4))
     ref = lambda x, w: plain_depthwise(x, w, stride, pads, dilation)  # noqa: E731
-    new = lambda x, w: depthwise.depthwise_conv3d(x, w, stride, pads, dilation)  # noqa: E731
+    new = lambda x, w: depthwise.conv3d(x, w, stride, pads, dilation)  # noqa: E731
     cot = mx.ones(ref(x, w).shape)
     for g, r in zip(_grads(new, x, w, cot), _grads(ref, x, w, cot)):
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
@@ -97,7 +97,7 @@ def test_jvp_matches_reference():
     x, w = mx.random.normal(xs, key=mx.random.key(5)), mx.random.normal(ws, key=mx.random.key(6))
     tx, tw = mx.random.normal(xs, key=mx.random.key(7)), mx.random.normal(ws, key=mx.random.key(8))
     ref = lambda x, w: plain_depthwise(x, w, stride, pads, dilation)  # noqa: E731
-    new = lambda x, w: depthwise.depthwise_conv3d(x, w, stride, pads, dilation)  # noqa: E731
+    new = lambda x, w: depthwise.conv3d(x, w, stride, pads, dilation)  # noqa: E731
     (got,) = mx.jvp(new, [x, w], [tx, tw])[1]
     (want,) = mx.jvp(ref, [x, w], [tx, tw])[1]
     np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-4, atol=1e-4)

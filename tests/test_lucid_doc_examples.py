@@ -1,10 +1,12 @@
-"""The seed documents' Conv3d examples, in their consistent reading.
+"""The Conv3d examples of Lucid's documentation, in their consistent reading.
 
-Seed 003 gives the two shape examples.  Seed 000 prints the hand-computed
+The project was created from Lucid's ``nn.Conv3d`` documentation (kept in
+``shared/seeds/``): its class reference gives the two shape examples, its
+``nn.Conv3d`` page prints the hand-computed
 example with an input of shape (1, 2, 2, 2) labelled (1, 2, 2, 2, 2) and a
 result of 204; read consistently, input and weight both hold 1..16 in shape
 (1, 2, 2, 2, 2), so the single output is sum(i^2 for i in 1..16) = 1496, and
-its gradients are the other operand.  Seed 000's model is built as printed
+its gradients are the other operand.  That page's model is built as printed
 (Conv3d -> ReLU -> Conv3d -> ReLU -> MaxPool3d -> Linear) on the
 (1, 1, 10, 10, 10) input its Linear(16*4*4*4, 10) implies.
 """
@@ -22,7 +24,7 @@ from arrays import to_np
 from lucid_mlx import nn
 
 
-def test_seed_003_same_padding_keeps_the_volume():
+def test_lucid_docs_same_padding_keeps_the_volume():
     conv3 = nn.Conv3d(in_channels=1, out_channels=16, kernel_size=3, padding=1)
     x = mx.zeros((2, 1, 16, 32, 32))
     y = conv3(x)
@@ -33,7 +35,7 @@ def test_seed_003_same_padding_keeps_the_volume():
     )
 
 
-def test_seed_003_strided_downsampling():
+def test_lucid_docs_strided_downsampling():
     conv3_stride = nn.Conv3d(16, 32, kernel_size=3, stride=2, padding=1)
     y = conv3_stride(mx.zeros((2, 16, 16, 32, 32)))
     mx.eval(y)
@@ -44,7 +46,7 @@ def _one_to_sixteen():
     return mx.arange(1, 17, dtype=mx.float32).reshape(1, 2, 2, 2, 2)
 
 
-def test_seed_000_hand_computed_example_module():
+def test_lucid_docs_hand_computed_example_module():
     x = _one_to_sixteen()
     conv3d = nn.Conv3d(in_channels=2, out_channels=1, kernel_size=2, bias=False)
     assert tuple(conv3d.weight.shape) == (1, 2, 2, 2, 2)
@@ -63,7 +65,7 @@ def test_seed_000_hand_computed_example_module():
     np.testing.assert_array_equal(to_np(grads["weight"]), to_np(x))
 
 
-def test_seed_000_hand_computed_example_functional():
+def test_lucid_docs_hand_computed_example_functional():
     x = w = _one_to_sixteen()
     y, (gx, gw) = mx.value_and_grad(lambda x, w: F.conv3d(x, w).sum(), argnums=(0, 1))(x, w)
     assert y.item() == 1496.0
@@ -71,7 +73,7 @@ def test_seed_000_hand_computed_example_functional():
     np.testing.assert_array_equal(to_np(gw), to_np(x))
 
 
-def test_seed_000_with_bias_adds_it_once_per_output():
+def test_lucid_docs_with_bias_adds_it_once_per_output():
     x = _one_to_sixteen()
     conv3d = nn.Conv3d(2, 1, 2)
     conv3d.weight = _one_to_sixteen()
@@ -82,7 +84,7 @@ def test_seed_000_with_bias_adds_it_once_per_output():
 
 
 class Conv3dModel(mlx_nn.Module):
-    """Seed 000's model, NCDHW throughout, with lucid_mlx's Conv3d and MaxPool3d."""
+    """The model of Lucid's nn.Conv3d page, NCDHW throughout, with lucid_mlx's Conv3d and MaxPool3d."""
 
     def __init__(self):
         super().__init__()
@@ -100,7 +102,7 @@ class Conv3dModel(mlx_nn.Module):
         return self.fc(x)
 
 
-def test_seed_000_model_trains_one_step():
+def test_lucid_docs_model_trains_one_step():
     mx.random.seed(0)
     model = Conv3dModel()
     x = mx.random.normal((1, 1, 10, 10, 10))

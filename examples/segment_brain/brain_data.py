@@ -12,6 +12,8 @@ probability maps and a brain mask.  Four classes are derived from them:
 
 A user volume (``--image``/``--label``) works the same way: its label values
 are numbered 0..K-1 in sorted order, 0 (or the smallest) being background.
+``load_user`` checks the two files before anything is trained and raises
+``InputError``, whose one-line message names the option at fault.
 
 Validation is a held-out slab of axial slices (along the third voxel axis,
 inferior-superior in MNI space).  A left/right split would leak, since the
@@ -22,12 +24,20 @@ sub-volumes below and above the slab (see ``augment.py``).
 
 from __future__ import annotations
 
+import os
+import zlib
 from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
+from nibabel.filebasedimages import ImageFileError
 
 TEMPLATE_CLASSES = ("background", "CSF", "grey matter", "white matter")
+MAX_CLASSES = 16
+
+
+class InputError(ValueError):
+    """A user file the example cannot use; the message is one line naming the option."""
 
 
 @dataclass
@@ -72,7 +82,8 @@ def _scale01(data: np.ndarray) -> np.ndarray:
     data = data.astype(np.float32)
     lo, hi = np.percentile(data, [0.5, 99.5])
     if hi <= lo:
-        raise ValueError(f"the image is constant (percentiles 0.5 and 99.5 both {lo}); nothing to segment")
+        raise InputError(f"--image: the image has no contrast (its 0.5th and 99.5th percentiles are both "
+                         f"{lo:g}); nothing to segment")
     return np.clip((data - lo) / (hi - lo), 0.0, None)
 
 
@@ -113,33 +124,77 @@ def load_template(resolution: int = 2, margin: int = 4, val_fraction: float = 0.
     return _prepare(_scale01(t1.get_fdata()), labels, t1, TEMPLATE_CLASSES, margin, val_fraction)
 
 
+def _read_nifti(path: str, option: str) -> tuple[nib.Nifti1Image, np.ndarray]:
+    """The image and its voxels as float64, or an InputError naming ``option``."""
+    if not os.path.exists(path):
+        raise InputError(f"{option}: no such file: {path!r}")
+    if os.path.isdir(path):
+        raise InputError(f"{option}: {path!r} is a folder, not a NIfTI file")
+    try:
+        nifti = nib.load(path)
+        if not isinstance(nifti, nib.Nifti1Pair):  # NIfTI-1 and -2, single file or .hdr/.img pair
+            raise InputError(f"{option}: {path!r} is not a NIfTI file (nibabel reads it as {type(nifti).__name__})")
+        data = np.asarray(nifti.get_fdata())
+    # What nibabel raises for files it cannot place (ImageFileError), bad
+    # headers (ValueError), truncated data (OSError, EOFError) and broken
+    # gzip streams (zlib.error).
+    except (ImageFileError, ValueError, OSError, EOFError, zlib.error) as e:
+        if isinstance(e, InputError):
+            raise
+        reason = " ".join(str(e).split())
+        raise InputError(f"{option}: cannot read {path!r} as NIfTI ({reason})") from None
+    return nifti, data
+
+
+def _count(mask: np.ndarray) -> str:
+    return f"{np.count_nonzero(mask)} of {mask.size} voxels"
+
+
 def load_user(image_path: str, label_path: str, margin: int = 4, val_fraction: float = 0.2) -> Volume:
     """A user's NIfTI image and integer label map on the same grid.
 
     Raises:
-        ValueError: the files differ in shape or affine, the label map is
-            not integer-valued, or it has fewer than 2 or more than 16 labels.
+        InputError: either file is missing or not NIfTI; the image is not
+            3-D, has fewer than 2 slices along its third axis, holds NaN or
+            infinite values, or is constant; the label map is on another
+            grid (shape or affine), holds values that are not finite
+            non-negative integers, or has fewer than 2 or more than
+            ``MAX_CLASSES`` distinct labels.
     """
-    nifti = nib.load(image_path)
-    label_img = nib.load(label_path)
-    image = np.asarray(nifti.get_fdata())
-    raw = np.asarray(label_img.get_fdata())
+    nifti, image = _read_nifti(image_path, "--image")
+    label_img, raw = _read_nifti(label_path, "--label")
     if image.ndim == 4 and image.shape[3] == 1:
         image = image[..., 0]
     if image.ndim != 3:
-        raise ValueError(f"--image must be a 3-D volume, got shape {image.shape} from {image_path!r}")
-    if raw.shape[:3] != image.shape:
-        raise ValueError(f"--label shape {raw.shape} differs from --image shape {image.shape}")
+        raise InputError(f"--image: must be a 3-D volume, got shape {image.shape} from {image_path!r}")
+    # The validation slab takes at least one slice along the third axis;
+    # training needs another (a 1-voxel first or second axis is fine).
+    if image.shape[2] < 2:
+        raise InputError(f"--image: needs at least 2 slices along its third axis (one held out for validation, "
+                         f"one to train on), got shape {image.shape}")
+    bad = ~np.isfinite(image)
+    if bad.any():
+        raise InputError(f"--image: {_count(bad)} are NaN or infinite; replace them (e.g. with 0) first")
+    if raw.shape[:3] != image.shape or raw.size != image.size:
+        raise InputError(f"--label: shape {raw.shape} differs from --image's {image.shape}; "
+                         f"resample the labels onto the image's grid first")
     if not np.allclose(label_img.affine, nifti.affine, atol=1e-3):
-        raise ValueError(
-            f"--label affine differs from --image affine; resample the labels onto the image grid first\n"
-            f"image:\n{nifti.affine}\nlabel:\n{label_img.affine}"
-        )
+        gap = np.abs(label_img.affine - nifti.affine).max()
+        raise InputError(f"--label: its affine differs from --image's (by up to {gap:.3g}); "
+                         f"resample the labels onto the image's grid first")
     raw = raw.reshape(image.shape)
-    if not np.array_equal(raw, np.round(raw)):
-        raise ValueError(f"--label must hold integer labels, got non-integer values in {label_path!r}")
-    values, labels = np.unique(raw.astype(np.int64), return_inverse=True)
-    if not 2 <= len(values) <= 16:
-        raise ValueError(f"--label must have between 2 and 16 distinct labels, got {len(values)}: {values[:20]}")
-    names = ["background"] + [f"label {v}" for v in values[1:]]
+    bad = ~np.isfinite(raw)
+    if bad.any():
+        raise InputError(f"--label: {_count(bad)} are NaN or infinite; labels must be integers >= 0")
+    fractional = raw != np.round(raw)
+    if fractional.any():
+        raise InputError(f"--label: labels must be integers >= 0, but {_count(fractional)} are not "
+                         f"(e.g. {raw[fractional][0]:g}); is this a probability map?")
+    if raw.min() < 0:
+        raise InputError(f"--label: labels must be integers >= 0 (0 = background), found {raw.min():g}")
+    values, labels = np.unique(raw, return_inverse=True)
+    if not 2 <= len(values) <= MAX_CLASSES:
+        shown = ", ".join(str(int(v)) for v in values[:10]) + (", ..." if len(values) > 10 else "")
+        raise InputError(f"--label: needs 2 to {MAX_CLASSES} distinct labels, found {len(values)} ({shown})")
+    names = ["background"] + [f"label {int(v)}" for v in values[1:]]
     return _prepare(_scale01(image), labels.reshape(image.shape).astype(np.uint8), nifti, names, margin, val_fraction)

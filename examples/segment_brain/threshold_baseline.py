@@ -1,4 +1,4 @@
-"""Dice scores and the intensity-threshold baseline the U-Net must beat.
+"""The intensity-threshold baseline the U-Net must beat.
 
 The baseline orders the classes by median intensity and cuts the intensity
 axis with K-1 thresholds.  It is given every advantage the U-Net lacks:
@@ -12,24 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from metrics import dice_scores
+
 _BINS = 256
-
-
-def dice_counts(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:
-    """Per class: (intersection, predicted voxels, true voxels), shape (K, 3).
-
-    Counts, not scores, so several volumes can be pooled before dividing.
-    """
-    joint = np.bincount(truth.ravel().astype(np.int64) * n_classes + pred.ravel(),
-                        minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-    return np.stack([np.diag(joint), joint.sum(0), joint.sum(1)], axis=1).astype(np.float64)
-
-
-def dice_scores(counts: np.ndarray) -> np.ndarray:
-    """Dice per class from ``dice_counts``; 1 where a class is absent from both."""
-    inter, pred, true = counts.T
-    total = pred + true
-    return np.where(total > 0, 2 * inter / np.maximum(total, 1), 1.0)
 
 
 class ThresholdBaseline:
