@@ -36,8 +36,7 @@ class _ConvNd(nn.Module):
             raise ValueError(f"`in_channels` (={in_channels}) must be divisible by `groups` (={groups})")
         if out_channels % groups != 0:
             raise ValueError(f"`out_channels` (={out_channels}) must be divisible by `groups` (={groups})")
-        if not isinstance(bias, bool):
-            raise TypeError(f"`bias` must be a bool, got {bias!r}")
+        _args.check_bool(bias, "bias")
         self.kernel_size = _args.triple(kernel_size, "kernel_size")
         self.stride = _args.triple(stride, "stride")
         self.dilation = _args.triple(dilation, "dilation")

@@ -8,7 +8,7 @@ import mlx.core as mx
 
 from .. import _args
 from .._args import _size_3
-from ..ops import conv_transpose as _ct
+from . import functional as F
 from ._conv_base import _ConvNd
 
 
@@ -90,8 +90,7 @@ class ConvTranspose3d(_ConvNd):
                              f"got {padding_mode!r}")
         self.padding_mode = padding_mode
         self.padding = _args.triple(padding, "padding", minimum=0)
-        self.output_padding = _args.triple(output_padding, "output_padding", minimum=0)
-        _ct.check_output_padding(self.output_padding, self.stride, self.dilation)
+        self.output_padding = _args.check_output_padding(output_padding, self.stride, self.dilation)
 
     def _output_padding(self, x: mx.array, output_size: Sequence[int]) -> tuple[int, int, int]:
         """The output padding that makes the output ``output_size`` (PyTorch's rule)."""
@@ -100,10 +99,10 @@ class ConvTranspose3d(_ConvNd):
             size = size[-3:]  # the full output shape given: keep its spatial part
         if len(size) != 3:
             raise ValueError(f"`output_size` must have 3 spatial sizes, got {tuple(output_size)}")
+        smallest_sizes = _args.transposed_output_shape(x.shape[-3:], self.kernel_size, self.stride,
+                                                       self.padding, (0, 0, 0), self.dilation)
         pads = []
-        for n, want, k, s, p, d in zip(x.shape[-3:], size, self.kernel_size, self.stride,
-                                       self.padding, self.dilation):
-            smallest = _ct.output_size(n, k, s, p, 0, d)
+        for want, smallest, s in zip(size, smallest_sizes, self.stride):
             if not smallest <= want < smallest + s:
                 raise ValueError(
                     f"`output_size` {tuple(output_size)} is not reachable for input of shape "
@@ -119,5 +118,5 @@ class ConvTranspose3d(_ConvNd):
             op = self._output_padding(x, output_size)
         bias = self._bias()
         with self._stream():
-            return _ct.conv_transpose3d(x, self.weight, bias, self.stride, self.padding, op,
-                                        self.groups, self.dilation)
+            return F.conv_transpose3d(x, self.weight, bias, self.stride, self.padding, op,
+                                      self.groups, self.dilation)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from ..ops import dropout as _dropout
+from .. import _args
+from . import functional as F
 
 
 class Dropout3d(nn.Module):
@@ -38,13 +39,11 @@ class Dropout3d(nn.Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        self.p = _dropout.check_p(p)
-        if not isinstance(inplace, bool):
-            raise TypeError(f"`inplace` must be a bool, got {inplace!r}")
-        self.inplace = inplace
+        self.p = _args.check_p(p)
+        self.inplace = _args.check_bool(inplace, "inplace")
 
     def _extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
 
     def __call__(self, x: mx.array) -> mx.array:
-        return _dropout.dropout3d(x, self.p, self.training)
+        return F.dropout3d(x, self.p, self.training)

@@ -18,15 +18,9 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from .. import _args
-from ..ops import norm as _norm
+from . import functional as F
 
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
-
-
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a bool, got {value!r}")
-    return value
 
 
 class _NormBase(nn.Module):
@@ -36,15 +30,16 @@ class _NormBase(nn.Module):
                  bias):
         super().__init__()
         self.num_features = _args.check_int(num_features, "num_features", minimum=1)
-        _norm._check_eps_momentum(eps, momentum)
+        _args.check_eps(eps)
+        _args.check_momentum(momentum)
         self.eps = eps
         self.momentum = momentum
-        self.affine = _check_bool(affine, "affine")
-        self.track_running_stats = _check_bool(track_running_stats, "track_running_stats")
+        self.affine = _args.check_bool(affine, "affine")
+        self.track_running_stats = _args.check_bool(track_running_stats, "track_running_stats")
         self._device = _args.device(device)
         self._dtype = _args.float_dtype(dtype)
         # PyTorch >= 2.6's keyword-only `bias`: an affine scale without shift.
-        self._has_bias = self.affine and _check_bool(bias, "bias")
+        self._has_bias = self.affine and _args.check_bool(bias, "bias")
         self.reset_parameters()
         if self.track_running_stats:
             self.freeze(keys=list(_BUFFERS), recurse=False)
@@ -142,22 +137,19 @@ class BatchNorm3d(_NormBase):
                              f"{tuple(x.shape)}) but num_features={self.num_features}")
         weight, bias = self._affine()
         with self._stream():
-            update = self.training and self.track_running_stats
-            momentum = self.momentum
-            if update:
+            # PyTorch's exponential_average_factor: unused unless training with statistics.
+            momentum = 0.0 if self.momentum is None else self.momentum
+            if self.training and self.track_running_stats:
                 self.num_batches_tracked = self.num_batches_tracked + 1
-                if momentum is None:  # cumulative average
+                if self.momentum is None:  # cumulative average
                     momentum = 1.0 / self.num_batches_tracked.astype(mx.float32)
-            # Batch statistics in training, and always without running ones.
-            use_batch = self.training or not self.track_running_stats
+            # Batch statistics in training, and always without running ones;
+            # F.batch_norm updates the running ones in place when it uses the batch's.
             tracked = self.track_running_stats
-            y, mean, var = _norm.batch_norm_stats(
+            return F.batch_norm(
                 x, self["running_mean"] if tracked else None, self["running_var"] if tracked else None,
-                weight, bias, use_batch, momentum, self.eps,
+                weight, bias, self.training or not tracked, momentum, self.eps,
             )
-            if update:
-                self.running_mean, self.running_var = mean, var
-            return y
 
 
 class InstanceNorm3d(_NormBase):
@@ -212,13 +204,11 @@ class InstanceNorm3d(_NormBase):
         # PyTorch passes momentum=None as 0.0 to instance_norm: no update.
         momentum = self.momentum if self.momentum is not None else 0.0
         with self._stream():
-            y, mean, var = _norm.instance_norm_stats(
+            y = F.instance_norm(
                 x, self["running_mean"] if tracked else None,
                 self["running_var"] if tracked else None,
                 weight, bias, use_input_stats, momentum, self.eps,
             )
-        if mean is not None:
-            self.running_mean, self.running_var = mean, var
         return y[0] if unbatched else y
 
 
@@ -256,10 +246,10 @@ class GroupNorm(nn.Module):
         if num_channels % num_groups:
             raise ValueError(f"`num_channels` (={num_channels}) must be divisible by "
                              f"`num_groups` (={num_groups})")
-        _norm._check_eps_momentum(eps, None)
+        _args.check_eps(eps)
         self.eps = eps
-        self.affine = _check_bool(affine, "affine")
-        self._has_bias = self.affine and _check_bool(bias, "bias")
+        self.affine = _args.check_bool(affine, "affine")
+        self._has_bias = self.affine and _args.check_bool(bias, "bias")
         self._device = _args.device(device)
         self._dtype = _args.float_dtype(dtype)
         self.reset_parameters()
@@ -282,4 +272,4 @@ class GroupNorm(nn.Module):
                              f"{tuple(x.shape)}) but num_channels={self.num_channels}")
         weight, bias = self.get("weight"), self.get("bias")
         with mx.stream(self._device) if self._device is not None else nullcontext():
-            return _norm.group_norm(x, self.num_groups, weight, bias, self.eps)
+            return F.group_norm(x, self.num_groups, weight, bias, self.eps)

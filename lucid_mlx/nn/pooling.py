@@ -12,14 +12,8 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from .. import _args
-from ..ops import pool as _pool
-from ..ops.pool import _opt_size_3, _size_3
-
-
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a bool, got {value!r}")
-    return value
+from .._args import _opt_size_3, _size_3
+from . import functional as F
 
 
 class MaxPool3d(nn.Module):
@@ -68,22 +62,22 @@ class MaxPool3d(nn.Module):
         ceil_mode: bool = False,
     ):
         super().__init__()
-        _pool._pool_args(kernel_size, stride, padding, dilation)  # validate now
+        _args.pool_args(kernel_size, stride, padding, dilation)  # validate now
         # Kept as given (int or tuple) so the repr reads like PyTorch's.
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
         self.dilation = dilation
-        self.return_indices = _check_bool(return_indices, "return_indices")
-        self.ceil_mode = _check_bool(ceil_mode, "ceil_mode")
+        self.return_indices = _args.check_bool(return_indices, "return_indices")
+        self.ceil_mode = _args.check_bool(ceil_mode, "ceil_mode")
 
     def _extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
     def __call__(self, x: mx.array):
-        return _pool.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                                self.ceil_mode, self.return_indices)
+        return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
 
 
 class AvgPool3d(nn.Module):
@@ -130,22 +124,22 @@ class AvgPool3d(nn.Module):
         divisor_override: Optional[int] = None,
     ):
         super().__init__()
-        _pool._pool_args(kernel_size, stride, padding, 1)
+        _args.pool_args(kernel_size, stride, padding, 1)
         if divisor_override is not None:
             _args.check_int(divisor_override, "divisor_override", minimum=1)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
-        self.ceil_mode = _check_bool(ceil_mode, "ceil_mode")
-        self.count_include_pad = _check_bool(count_include_pad, "count_include_pad")
+        self.ceil_mode = _args.check_bool(ceil_mode, "ceil_mode")
+        self.count_include_pad = _args.check_bool(count_include_pad, "count_include_pad")
         self.divisor_override = divisor_override
 
     def _extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
     def __call__(self, x: mx.array) -> mx.array:
-        return _pool.avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                                self.count_include_pad, self.divisor_override)
+        return F.avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
 
 
 class AdaptiveAvgPool3d(nn.Module):
@@ -170,14 +164,14 @@ class AdaptiveAvgPool3d(nn.Module):
 
     def __init__(self, output_size: _opt_size_3):
         super().__init__()
-        _check_output_size(output_size)
+        _args.adaptive_output_size(output_size)
         self.output_size = output_size
 
     def _extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
     def __call__(self, x: mx.array) -> mx.array:
-        return _pool.adaptive_avg_pool3d(x, self.output_size)
+        return F.adaptive_avg_pool3d(x, self.output_size)
 
 
 class AdaptiveMaxPool3d(nn.Module):
@@ -202,22 +196,13 @@ class AdaptiveMaxPool3d(nn.Module):
 
     def __init__(self, output_size: _opt_size_3, return_indices: bool = False):
         super().__init__()
-        _check_output_size(output_size)
+        _args.adaptive_output_size(output_size)
         self.output_size = output_size
-        self.return_indices = _check_bool(return_indices, "return_indices")
+        self.return_indices = _args.check_bool(return_indices, "return_indices")
 
     def _extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
     def __call__(self, x: mx.array):
-        return _pool.adaptive_max_pool3d(x, self.output_size, self.return_indices)
+        return F.adaptive_max_pool3d(x, self.output_size, self.return_indices)
 
-
-def _check_output_size(output_size) -> None:
-    items = output_size if isinstance(output_size, (tuple, list)) else [output_size]
-    if isinstance(output_size, (tuple, list)) and len(output_size) != 3:
-        raise ValueError(f"`output_size` must be an int or a sequence of 3 ints or None, "
-                         f"got {output_size!r}")
-    for item in items:
-        if item is not None or not isinstance(output_size, (tuple, list)):
-            _args.check_int(item, "output_size", minimum=1)

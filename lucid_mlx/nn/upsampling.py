@@ -7,7 +7,8 @@ from typing import Optional, Sequence, Union
 import mlx.core as mx
 import mlx.nn as nn
 
-from ..ops import upsample as _upsample
+from .. import _args
+from . import functional as F
 
 
 class Upsample(nn.Module):
@@ -60,22 +61,11 @@ class Upsample(nn.Module):
         recompute_scale_factor: Optional[bool] = None,
     ):
         super().__init__()
-        if mode not in _upsample.MODES:
-            raise ValueError(f"`mode` must be one of {_upsample.MODES}, got {mode!r}")
-        if size is not None and scale_factor is not None:
-            raise ValueError(f"only one of `size` or `scale_factor` should be given, got "
-                             f"size={size!r} and scale_factor={scale_factor!r}")
-        if size is None and scale_factor is None:
-            raise ValueError("either `size` or `scale_factor` must be given")
+        self.mode = _args.interpolate_mode(mode)
+        _args.size_or_scale(size, scale_factor)
         self.size = size
         # As PyTorch: scale factors are stored (and shown) as floats.
-        if scale_factor is None:
-            self.scale_factor = None
-        elif isinstance(scale_factor, (tuple, list)):
-            self.scale_factor = tuple(_positive(s, scale_factor) for s in scale_factor)
-        else:
-            self.scale_factor = _positive(scale_factor, scale_factor)
-        self.mode = mode
+        self.scale_factor = None if scale_factor is None else _args.scale_factor(scale_factor)
         self.align_corners = align_corners
         self.recompute_scale_factor = recompute_scale_factor
 
@@ -87,13 +77,6 @@ class Upsample(nn.Module):
         return f"{info}, mode={self.mode!r}"
 
     def __call__(self, x: mx.array) -> mx.array:
-        return _upsample.interpolate(x, self.size, self.scale_factor, self.mode,
-                                     self.align_corners, self.recompute_scale_factor)
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
 
-
-def _positive(value, given) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`scale_factor` must be a number or a sequence of numbers, got {given!r}")
-    if not (0 < value < float("inf")):
-        raise ValueError(f"`scale_factor` must be positive and finite, got {given!r}")
-    return float(value)

@@ -13,24 +13,20 @@ Max pooling reduces with ``argmax`` + ``take_along_axis`` rather than
 it all to the first one in (d, h, w) order.  Reducing W, then H, then D and
 taking the first maximum each time selects exactly PyTorch's element, and
 ``argmax`` treats NaN as the largest value, so NaN propagates as in PyTorch.
+
+Arguments arrive validated and normalised (per-dimension tuples, plain
+bools) from :mod:`lucid_mlx.nn.functional.pooling`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+from typing import Sequence
 
 import mlx.core as mx
 import numpy as np
 
-from .. import _args
-
-_size_3 = _args._size_3
-_opt_size_3 = Union[int, None, Sequence[Optional[int]]]
-
-
-def _pool_input(input) -> mx.array:
-    return _args.check_array(input, "input", (4, 5), "(N, C, D, H, W) or (C, D, H, W)")
+from .._args import Triple
 
 
 def pool_output_size(length: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -44,6 +40,13 @@ def pool_output_size(length: int, k: int, s: int, p: int, d: int, ceil_mode: boo
     if ceil_mode and (out - 1) * s >= length + p:
         out -= 1
     return out
+
+
+def pool_output_shape(sizes: Sequence[int], k: Triple, s: Triple, p: Triple, d: Triple,
+                      ceil_mode: bool) -> list[int]:
+    """:func:`pool_output_size` for each of (D, H, W)."""
+    return [pool_output_size(n, ki, si, pi, di, ceil_mode)
+            for n, ki, si, pi, di in zip(sizes, k, s, p, d)]
 
 
 def _windows(x: mx.array, axis: int, index: np.ndarray) -> mx.array:
@@ -62,6 +65,12 @@ def _windows(x: mx.array, axis: int, index: np.ndarray) -> mx.array:
     regular = s > 0 and d > 0 and np.array_equal(
         index, start + np.arange(out)[:, None] * s + np.arange(k)[None, :] * d)
     if not regular:
+        if x.size == 0:
+            # MLX 0.32's vjp of a take on an empty array dies with SIGFPE (an
+            # empty batch of adaptive pooling with overlapping bins).
+            shape = list(x.shape)
+            shape[axis: axis + 1] = [out, k]
+            return mx.zeros(shape, x.dtype)
         return mx.take(x, mx.array(index.astype(np.int32)), axis=axis)
     if start == 0 and s == k and d == 1:
         x = _prefix(x, axis, out * k)
@@ -191,52 +200,16 @@ def _max_pool(x: mx.array, indexes: list[np.ndarray], pads: list[tuple[int, int]
     return y, indices[0] if unbatched else indices
 
 
-def _pool_args(kernel_size, stride, padding, dilation):
-    k = _args.triple(kernel_size, "kernel_size")
-    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
-        else _args.triple(stride, "stride")
-    p = _args.triple(padding, "padding", minimum=0)
-    d = _args.triple(dilation, "dilation")
-    for ki, pi in zip(k, p):
-        if pi > ki // 2:
-            raise ValueError(
-                f"`padding` must be at most half of `kernel_size` in every dimension, "
-                f"got padding={padding!r} with kernel_size={kernel_size!r}"
-            )
-    return k, s, p, d
-
-
-def _check_output(x: mx.array, out: Sequence[int], op: str, **given) -> None:
-    if any(o < 1 for o in out):
-        detail = ", ".join(f"{n}={v!r}" for n, v in given.items())
-        raise ValueError(
-            f"{op}: input of shape {tuple(x.shape)} is too small for {detail}: "
-            f"the output would be {tuple(out)}"
-        )
-
-
-def max_pool3d(
-    input: mx.array,
-    kernel_size: _size_3,
-    stride: Optional[_size_3] = None,
-    padding: _size_3 = 0,
-    dilation: _size_3 = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-):
-    """3-D max pooling of an NCDHW array; see :class:`lucid_mlx.nn.MaxPool3d`.
+def max_pool3d(x: mx.array, k: Triple, s: Triple, p: Triple, d: Triple, ceil_mode: bool,
+               return_indices: bool):
+    """3-D max pooling of a (N, C, D, H, W) or (C, D, H, W) array.
 
     Returns the pooled array, and with ``return_indices`` also the flat
     index ``d * H * W + h * W + w`` of each maximum in its (D, H, W) input
     plane (int64), as PyTorch's ``max_pool3d``.
     """
-    x = _pool_input(input)
-    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation)
     sizes = x.shape[-3:]
-    out = [pool_output_size(n, ki, si, pi, di, bool(ceil_mode))
-           for n, ki, si, pi, di in zip(sizes, k, s, p, d)]
-    _check_output(x, out, "max_pool3d", kernel_size=kernel_size, stride=stride,
-                  padding=padding, dilation=dilation)
+    out = pool_output_shape(sizes, k, s, p, d, ceil_mode)
     indexes, pads = [], []
     for n, o, ki, si, pi, di in zip(sizes, out, k, s, p, d):
         index = np.arange(o)[:, None] * si + np.arange(ki)[None, :] * di
@@ -244,27 +217,14 @@ def max_pool3d(
         # -inf to cover it (never selected while the window holds a real value).
         pads.append((pi, max(pi, int(index.max()) + 1 - n - pi)))
         indexes.append(index)
-    return _max_pool(x, indexes, pads, bool(return_indices))
+    return _max_pool(x, indexes, pads, return_indices)
 
 
-def avg_pool3d(
-    input: mx.array,
-    kernel_size: _size_3,
-    stride: Optional[_size_3] = None,
-    padding: _size_3 = 0,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-    divisor_override: Optional[int] = None,
-) -> mx.array:
-    """3-D average pooling of an NCDHW array; see :class:`lucid_mlx.nn.AvgPool3d`."""
-    x = _pool_input(input)
-    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1)
-    if divisor_override is not None:
-        _args.check_int(divisor_override, "divisor_override", minimum=1)
+def avg_pool3d(x: mx.array, k: Triple, s: Triple, p: Triple, ceil_mode: bool,
+               count_include_pad: bool, divisor_override: int | None) -> mx.array:
+    """3-D average pooling of a (N, C, D, H, W) or (C, D, H, W) array."""
     sizes = x.shape[-3:]
-    out = [pool_output_size(n, ki, si, pi, 1, bool(ceil_mode))
-           for n, ki, si, pi in zip(sizes, k, s, p)]
-    _check_output(x, out, "avg_pool3d", kernel_size=kernel_size, stride=stride, padding=padding)
+    out = pool_output_shape(sizes, k, s, p, (1, 1, 1), ceil_mode)
     tables, pads = [], []
     for n, o, ki, si, pi in zip(sizes, out, k, s, p):
         start = np.arange(o) * si - pi
@@ -305,49 +265,23 @@ def _weighted_sum(x: mx.array, tables) -> mx.array:
     return x
 
 
-def _adaptive_sizes(x: mx.array, output_size, op: str) -> list[int]:
-    if isinstance(output_size, (tuple, list)):
-        if len(output_size) != 3:
-            raise ValueError(
-                f"{op}: `output_size` must be an int or a sequence of 3 ints or None, "
-                f"got {output_size!r}"
-            )
-        items = list(output_size)
-    else:
-        items = [output_size] * 3
-    sizes = []
-    for item, n in zip(items, x.shape[-3:]):
-        if item is None:
-            sizes.append(n)
-        else:
-            _args.check_int(item, "output_size", minimum=1)
-            sizes.append(item)
-    if any(n == 0 for n in x.shape[-3:]):
-        raise ValueError(f"{op}: spatial dimensions of `input` must be non-empty, "
-                         f"got shape {tuple(x.shape)}")
-    return sizes
-
-
-def adaptive_bins(n: int, o: int) -> tuple[np.ndarray, np.ndarray]:
-    """PyTorch's adaptive bins: ``[floor(i*n/o), ceil((i+1)*n/o))``."""
-    i = np.arange(o)
-    return (i * n) // o, -((-(i + 1) * n) // o)
-
-
 def _bin_index(n: int, o: int) -> tuple[np.ndarray, np.ndarray]:
-    start, end = adaptive_bins(n, o)
+    """PyTorch's adaptive bins as a window table: ``[floor(i*n/o), ceil((i+1)*n/o))``.
+
+    Returns the ``(o, width)`` input positions of each bin and which of them
+    lie inside it.  Out-of-bin slots repeat the bin's last element: harmless
+    for a max (the first occurrence wins) and weighted by zero for an average.
+    """
+    i = np.arange(o)
+    start, end = (i * n) // o, -((-(i + 1) * n) // o)
     width = int((end - start).max())
     pos = start[:, None] + np.arange(width)[None, :]
     inside = pos < end[:, None]
-    # Out-of-bin slots repeat the bin's last element: harmless for a max (the
-    # first occurrence wins) and weighted by zero for an average.
     return np.minimum(pos, end[:, None] - 1), inside
 
 
-def adaptive_avg_pool3d(input: mx.array, output_size: _opt_size_3) -> mx.array:
-    """Adaptive 3-D average pooling; see :class:`lucid_mlx.nn.AdaptiveAvgPool3d`."""
-    x = _pool_input(input)
-    out = _adaptive_sizes(x, output_size, "adaptive_avg_pool3d")
+def adaptive_avg_pool3d(x: mx.array, out: Sequence[int]) -> mx.array:
+    """Adaptive 3-D average pooling to the (D, H, W) size ``out``."""
     tables = []
     for n, o in zip(x.shape[-3:], out):
         index, inside = _bin_index(n, o)
@@ -355,10 +289,7 @@ def adaptive_avg_pool3d(input: mx.array, output_size: _opt_size_3) -> mx.array:
     return _weighted_sum(x, tables)
 
 
-def adaptive_max_pool3d(input: mx.array, output_size: _opt_size_3,
-                        return_indices: bool = False):
-    """Adaptive 3-D max pooling; see :class:`lucid_mlx.nn.AdaptiveMaxPool3d`."""
-    x = _pool_input(input)
-    out = _adaptive_sizes(x, output_size, "adaptive_max_pool3d")
+def adaptive_max_pool3d(x: mx.array, out: Sequence[int], return_indices: bool):
+    """Adaptive 3-D max pooling to the (D, H, W) size ``out``."""
     indexes = [_bin_index(n, o)[0] for n, o in zip(x.shape[-3:], out)]
-    return _max_pool(x, indexes, [(0, 0)] * 3, bool(return_indices))
+    return _max_pool(x, indexes, [(0, 0)] * 3, return_indices)

@@ -6,21 +6,20 @@ the gradient (a scatter-add).  The source positions are computed in float32
 exactly as PyTorch's CPU kernels compute them (``compute_scales_value``,
 ``area_pixel_compute_source_index``), because a float64 computation would
 round some ``floor(dst * scale)`` the other way and pick a different pixel.
+
+Arguments arrive validated and normalised from
+:func:`lucid_mlx.nn.functional.interpolate`.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import mlx.core as mx
 import numpy as np
 
-from .. import _args
+from .._args import LINEAR_MODES
 from . import pool as _pool
-
-_LINEAR = {3: "linear", 4: "bilinear", 5: "trilinear"}
-MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
 
 
 def _kernel_scale(n_in: int, n_out: int, scale: Optional[float]) -> np.float32:
@@ -56,81 +55,19 @@ def linear_index(n_in: int, n_out: int, scale: Optional[float], align_corners: b
     return i0, i1, np.float32(1) - w1, w1
 
 
-def _sizes_and_scales(x, size, scale_factor, recompute_scale_factor):
-    dims = x.ndim - 2
-    if size is not None and scale_factor is not None:
-        raise ValueError("interpolate: only one of `size` or `scale_factor` should be given, got "
-                         f"size={size!r} and scale_factor={scale_factor!r}")
-    if size is None and scale_factor is None:
-        raise ValueError("interpolate: either `size` or `scale_factor` must be given")
-    if size is not None:
-        if recompute_scale_factor:
-            raise ValueError("interpolate: recompute_scale_factor=True is not meaningful "
-                             "with an explicit `size`")
-        out = list(_args.ntuple(size, dims, "size", minimum=1))
-        return out, [None] * dims
-    if isinstance(scale_factor, (tuple, list)):
-        if len(scale_factor) != dims:
-            raise ValueError(f"interpolate: `scale_factor` must be a number or a sequence of "
-                             f"{dims} numbers for input of shape {tuple(x.shape)}, "
-                             f"got {scale_factor!r}")
-        scales = list(scale_factor)
-    else:
-        scales = [scale_factor] * dims
-    for s in scales:
-        if isinstance(s, bool) or not isinstance(s, (int, float)):
-            raise TypeError(f"interpolate: `scale_factor` must be a number or a sequence of "
-                            f"numbers, got {scale_factor!r}")
-        if not (s > 0 and math.isfinite(s)):
-            raise ValueError(f"interpolate: `scale_factor` must be positive and finite, "
-                             f"got {scale_factor!r}")
-    # PyTorch truncates in double precision (upsample_compute_output_size).
-    out = [int(n * float(s)) for n, s in zip(x.shape[2:], scales)]
-    if any(o < 1 for o in out):
-        raise ValueError(f"interpolate: scale_factor={scale_factor!r} gives an empty output "
-                         f"{tuple(out)} for input of shape {tuple(x.shape)}")
-    if recompute_scale_factor:
-        scales = [None] * dims
-    return out, [float(s) if s is not None else None for s in scales]
+def interpolate(x: mx.array, out: Sequence[int], scales: Sequence[Optional[float]], mode: str,
+                align_corners: bool) -> mx.array:
+    """Resize the spatial axes of ``x`` to ``out``.
 
-
-def interpolate(
-    input: mx.array,
-    size: Union[int, Sequence[int], None] = None,
-    scale_factor: Union[float, Sequence[float], None] = None,
-    mode: str = "nearest",
-    align_corners: Optional[bool] = None,
-    recompute_scale_factor: Optional[bool] = None,
-) -> mx.array:
-    """Resize (N, C, \\*spatial) input, as ``torch.nn.functional.interpolate``.
-
-    See :class:`lucid_mlx.nn.Upsample` for the modes and index rules.
-
-    Shape:
-        - Input: (N, C, L), (N, C, H, W) or (N, C, D, H, W)
-        - Output: (N, C, \\*size) or (N, C, \\*floor(in * scale_factor))
+    ``scales`` are the scale factors that set the source indices (``None``
+    where the output size does: PyTorch's ``compute_scales_value``); the
+    mode suits the rank of ``x`` (checked by the caller).
     """
-    x = _args.check_array(input, "input", (3, 4, 5), "(N, C, L), (N, C, H, W) or (N, C, D, H, W)")
-    if mode not in MODES:
-        raise ValueError(f"interpolate: `mode` must be one of {MODES}, got {mode!r}")
-    linear = mode in _LINEAR.values()
-    if linear and _LINEAR[x.ndim] != mode:
-        raise ValueError(f"interpolate: mode={mode!r} needs {_expected_rank(mode)}-D input, "
-                         f"got shape {tuple(x.shape)}")
-    if align_corners is not None:
-        if not linear:
-            raise ValueError("interpolate: `align_corners` can only be set with the linear "
-                             f"modes (linear, bilinear, trilinear), got mode={mode!r}")
-        if not isinstance(align_corners, bool):
-            raise TypeError(f"interpolate: `align_corners` must be a bool or None, got {align_corners!r}")
-    out, scales = _sizes_and_scales(x, size, scale_factor, recompute_scale_factor)
     if mode == "area":
-        if x.ndim != 5:
-            raise ValueError(f"interpolate: mode='area' is implemented for 5-D input only, "
-                             f"got shape {tuple(x.shape)}")
         return _pool.adaptive_avg_pool3d(x, out)
     if x.size == 0:
         return mx.zeros((*x.shape[:2], *out), x.dtype)
+    linear = mode in LINEAR_MODES
     # Half-precision input is blended in float32 like PyTorch's opmath.
     y = x.astype(mx.float32) if linear and x.dtype != mx.float32 else x
     for axis, n_in, n_out, scale in zip(range(2, x.ndim), x.shape[2:], out, scales):
@@ -139,7 +76,7 @@ def interpolate(
             # copied even when scale_factor (e.g. 1.1 on 5 pixels) says otherwise.
             continue
         if linear:
-            i0, i1, w0, w1 = linear_index(n_in, n_out, scale, bool(align_corners))
+            i0, i1, w0, w1 = linear_index(n_in, n_out, scale, align_corners)
             phases = _phases(i0, i1, w0, w1, n_in, n_out)
             if phases is not None:
                 y = _linear_by_phase(y, axis, *phases)
@@ -215,6 +152,3 @@ def _linear_by_phase(y: mx.array, axis: int, offsets, weights) -> mx.array:
     shape[axis] *= len(phases)
     return mx.stack(phases, axis=axis + 1).reshape(shape)
 
-
-def _expected_rank(mode: str) -> int:
-    return {v: k for k, v in _LINEAR.items()}[mode]

@@ -5,11 +5,15 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import reference_layers as ref
-from arrays import assert_close, rounded, to_np
+from arrays import assert_close, rounded, to_mx, to_np
+from isolated import assert_runs
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
+from refusals import Refusal, refusal_tests
 
 SHAPE = (2, 2, 5, 6, 7)
 
@@ -216,3 +220,113 @@ def test_adaptive_pools_match_torch(out):
     _, idx = F.adaptive_max_pool3d(mx.array(x.astype(np.float32)), out, return_indices=True)
     _, tidx = torch.nn.functional.adaptive_max_pool3d(torch.tensor(x), out, return_indices=True)
     np.testing.assert_array_equal(np.array(idx), tidx.numpy())
+
+
+# ---------------------------------------------------------------------------
+# Random configurations against the NumPy references
+
+_sizes = st.tuples(*[st.integers(3, 6)] * 3)
+
+
+@settings(max_examples=20, deadline=None)
+@given(sizes=_sizes, k=st.tuples(*[st.integers(1, 3)] * 3), s=st.tuples(*[st.integers(1, 3)] * 3),
+       d=st.tuples(*[st.integers(1, 2)] * 3), ceil=st.booleans(), pad=st.data(), seed=st.integers(0, 99))
+def test_random_max_pool_configurations(sizes, k, s, d, ceil, pad, seed):
+    p = tuple(pad.draw(st.integers(0, ki // 2)) for ki in k)
+    if any(n + 2 * pi < di * (ki - 1) + 1 for n, pi, ki, di in zip(sizes, p, k, d)):
+        return  # output would be empty: covered by the error tests
+    rng = np.random.default_rng(seed)
+    x, xr = rounded(rng, (1, 2, *sizes))
+    want, want_idx, vjp = ref.max_pool3d(xr, k, s, p, d, ceil)
+    g = rng.normal(size=want.shape)
+    (y, idx), (gx,) = mx.vjp(lambda a: list(F.max_pool3d(a, k, s, p, d, ceil, True)), [x],
+                             [to_mx(g), mx.zeros(want.shape, mx.int64)])
+    assert_close(y, want)
+    np.testing.assert_array_equal(np.array(idx), want_idx)
+    assert_close(gx, vjp(g))
+
+
+@settings(max_examples=20, deadline=None)
+@given(sizes=_sizes, k=st.tuples(*[st.integers(1, 3)] * 3), s=st.tuples(*[st.integers(1, 3)] * 3),
+       ceil=st.booleans(), cip=st.booleans(), pad=st.data(), seed=st.integers(0, 99))
+def test_random_avg_pool_configurations(sizes, k, s, ceil, cip, pad, seed):
+    p = tuple(pad.draw(st.integers(0, ki // 2)) for ki in k)
+    if any(n + 2 * pi < ki for n, pi, ki in zip(sizes, p, k)):
+        return
+    rng = np.random.default_rng(seed)
+    x, xr = rounded(rng, (1, 2, *sizes))
+    want, vjp = ref.avg_pool3d(xr, k, s, p, ceil, cip, None)
+    g = rng.normal(size=want.shape)
+    y, (gx,) = mx.vjp(lambda a: F.avg_pool3d(a, k, s, p, ceil, cip), [x], [to_mx(g)])
+    assert_close(y[0], want)
+    assert_close(gx, vjp(g))
+
+
+# ---------------------------------------------------------------------------
+# Input PyTorch refuses
+
+X5 = mx.zeros((1, 2, 4, 4, 4))
+REFUSED = [
+    Refusal("ceil_mode='yes'", lambda: F.max_pool3d(X5, 2, ceil_mode="yes"), TypeError,
+            r"`ceil_mode` must be a bool, got 'yes'",
+            lambda t: t.nn.functional.max_pool3d(t.zeros(1, 2, 4, 4, 4), 2, ceil_mode="yes")),
+    Refusal("avg ceil_mode=1", lambda: F.avg_pool3d(X5, 2, ceil_mode=1), TypeError,
+            r"`ceil_mode` must be a bool, got 1",
+            lambda t: t.nn.functional.avg_pool3d(t.zeros(1, 2, 4, 4, 4), 2, ceil_mode=1)),
+    Refusal("count_include_pad=0", lambda: F.avg_pool3d(X5, 2, count_include_pad=0), TypeError,
+            r"`count_include_pad` must be a bool, got 0",
+            lambda t: t.nn.functional.avg_pool3d(t.zeros(1, 2, 4, 4, 4), 2, count_include_pad=0)),
+    Refusal("max 4-D, 0 channels", lambda: F.max_pool3d(mx.zeros((0, 4, 4, 4)), 2), ValueError,
+            r"max_pool3d: the non-batch dimensions .* non-empty, got shape \(0, 4, 4, 4\)",
+            lambda t: t.nn.functional.max_pool3d(t.zeros(0, 4, 4, 4), 2)),
+    Refusal("avg 4-D, 0 channels", lambda: F.avg_pool3d(mx.zeros((0, 4, 4, 4)), 2), ValueError,
+            r"avg_pool3d: the non-batch dimensions", lambda t: t.nn.functional.avg_pool3d(t.zeros(0, 4, 4, 4), 2)),
+    Refusal("max 5-D, 0 channels", lambda: nn.MaxPool3d(2)(mx.zeros((2, 0, 4, 4, 4))), ValueError,
+            r"max_pool3d: the non-batch dimensions", lambda t: t.nn.MaxPool3d(2)(t.zeros(2, 0, 4, 4, 4))),
+    Refusal("max empty D padded", lambda: F.max_pool3d(mx.zeros((1, 1, 0, 4, 4)), 2, padding=1),
+            ValueError, r"non-empty, got shape \(1, 1, 0, 4, 4\)",
+            lambda t: t.nn.functional.max_pool3d(t.zeros(1, 1, 0, 4, 4), 2, padding=1)),
+    Refusal("adaptive max 5-D, 0 channels", lambda: F.adaptive_max_pool3d(mx.zeros((1, 0, 4, 4, 4)), 2),
+            ValueError, r"adaptive_max_pool3d: the non-batch dimensions",
+            lambda t: t.nn.functional.adaptive_max_pool3d(t.zeros(1, 0, 4, 4, 4), 2)),
+    Refusal("adaptive avg 5-D, 0 channels", lambda: F.adaptive_avg_pool3d(mx.zeros((1, 0, 4, 4, 4)), 2),
+            ValueError, r"adaptive_avg_pool3d: the non-batch dimensions",
+            lambda t: t.nn.functional.adaptive_avg_pool3d(t.zeros(1, 0, 4, 4, 4), 2)),
+    Refusal("adaptive avg empty W", lambda: F.adaptive_avg_pool3d(mx.zeros((1, 2, 4, 4, 0)), 2),
+            ValueError, r"non-empty, got shape \(1, 2, 4, 4, 0\)",
+            lambda t: t.nn.functional.adaptive_avg_pool3d(t.zeros(1, 2, 4, 4, 0), 2)),
+    # PyTorch takes any truthy return_indices; lucid_mlx's modules never did, nor now its functions.
+    Refusal("return_indices=1", lambda: F.max_pool3d(X5, 2, return_indices=1), TypeError,
+            r"`return_indices` must be a bool"),
+]
+
+test_refused, test_refused_by_torch_too = refusal_tests(REFUSED)
+
+
+def test_empty_batches_are_still_pooled():
+    """PyTorch's batch dimensions may be empty: a 5-D input's first, and, for
+    the adaptive pools, a 4-D input's too."""
+    assert F.avg_pool3d(mx.zeros((0, 2, 4, 4, 4)), 2).shape == (0, 2, 2, 2, 2)
+    assert F.adaptive_max_pool3d(mx.zeros((0, 4, 4, 4)), 2).shape == (0, 2, 2, 2)
+    assert F.adaptive_avg_pool3d(mx.zeros((0, 4, 4, 4)), (2, None, 1)).shape == (0, 2, 4, 1)
+
+
+# ---------------------------------------------------------------------------
+# Empty batches (each in its own process: MLX's SIGFPE would end the session)
+
+
+@pytest.mark.parametrize("op", ["adaptive_avg_pool3d", "adaptive_max_pool3d"])
+@pytest.mark.parametrize("shape, out", [((0, 2, 5, 7, 3), 3), ((0, 3, 7, 7, 7), (4, 4, 4)),
+                                        ((0, 5, 5, 5), (2, 3, 2))], ids=str)
+def test_empty_batch_gradient_of_adaptive_pooling(op, shape, out):
+    """Overlapping bins gather with mx.take, whose vjp on an empty array killed
+    the process (SIGFPE); PyTorch returns an empty output and gradient."""
+    printed = assert_runs(f"""
+        x = mx.zeros({shape})
+        y = F.{op}(x, {out!r})
+        g = mx.grad(lambda x: F.{op}(x, {out!r}).sum())(x)
+        mx.eval(y, g)
+        print(y.shape, g.shape)
+    """)
+    out3 = out if isinstance(out, tuple) else (out,) * 3
+    assert printed.strip() == f"{shape[:-3] + out3} {shape}"

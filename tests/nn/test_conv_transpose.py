@@ -7,11 +7,14 @@ import math
 import mlx.core as mx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import reference_layers as ref
 from arrays import assert_close, rounded, to_mx
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
+from refusals import Refusal, refusal_tests
 
 T3 = lambda v: v if isinstance(v, tuple) else (v,) * 3  # noqa: E731
 
@@ -168,3 +171,57 @@ def test_matches_torch(c_in, c_out, k, s, p, op, g, d, bias):
     assert_close(grads[0], xt.grad.numpy().astype(np.float64))
     for name, grad in zip(names, grads[1:]):
         assert_close(grad, getattr(tm, name).grad.numpy().astype(np.float64), what=name)
+
+
+# ---------------------------------------------------------------------------
+# Random configurations against the NumPy reference
+
+
+@settings(max_examples=15, deadline=None)
+@given(groups=st.sampled_from([1, 2]), k=st.tuples(*[st.integers(1, 3)] * 3),
+       s=st.tuples(*[st.integers(1, 3)] * 3), d=st.tuples(*[st.integers(1, 2)] * 3),
+       extra=st.data(), seed=st.integers(0, 99))
+def test_random_conv_transpose_configurations(groups, k, s, d, extra, seed):
+    p = tuple(extra.draw(st.integers(0, 2)) for _ in range(3))
+    op = tuple(extra.draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d))
+    sizes = (2, 3, 3)
+    if any((n - 1) * si - 2 * pi + di * (ki - 1) + oi + 1 < 1
+           for n, si, pi, di, ki, oi in zip(sizes, s, p, d, k, op)):
+        return
+    rng = np.random.default_rng(seed)
+    x, xr = rounded(rng, (2, 2, *sizes))
+    w, wr = rounded(rng, (2, 4 // groups, *k))
+    b, br = rounded(rng, (4,))
+    want, vjp = ref.conv_transpose3d(xr, wr, br, s, p, op, groups, d)
+    g = rng.normal(size=want.shape)
+    y, (gx, gw, gb) = mx.vjp(lambda a, ww, bb: F.conv_transpose3d(a, ww, bb, s, p, op, groups, d),
+                             [x, w, b], [to_mx(g)])
+    assert_close(y[0], want)
+    dx, dw, db = vjp(g)
+    assert_close(gx, dx)
+    assert_close(gw, dw)
+    assert_close(gb, db)
+
+
+# ---------------------------------------------------------------------------
+# Input PyTorch refuses
+
+XT = mx.zeros((1, 2, 2, 2, 2))
+WT = mx.zeros((2, 3, 2, 2, 2))
+REFUSED = [
+    Refusal("float16 input, float32 weight", lambda: F.conv_transpose3d(XT.astype(mx.float16), WT), TypeError,
+            r"`input` \(mlx.core.float16\) and `weight` \(mlx.core.float32\) must have the same dtype",
+            lambda t: t.nn.functional.conv_transpose3d(t.zeros(1, 2, 2, 2, 2).half(), t.zeros(2, 3, 2, 2, 2))),
+    Refusal("bfloat16 weight", lambda: F.conv_transpose3d(XT, WT.astype(mx.bfloat16), groups=1), TypeError,
+            r"must have the same dtype",
+            lambda t: t.nn.functional.conv_transpose3d(t.zeros(1, 2, 2, 2, 2), t.zeros(2, 3, 2, 2, 2).bfloat16())),
+    Refusal("float16 bias", lambda: F.conv_transpose3d(XT, WT, mx.zeros((3,), mx.float16)), TypeError,
+            r"`bias` \(mlx.core.float16\) must have the dtype of `input` \(mlx.core.float32\)",
+            lambda t: t.nn.functional.conv_transpose3d(t.zeros(1, 2, 2, 2, 2), t.zeros(2, 3, 2, 2, 2),
+                                                       t.zeros(3).half())),
+    Refusal("module on float16 input", lambda: nn.ConvTranspose3d(2, 3, 2)(XT.astype(mx.float16)), TypeError,
+            r"must have the same dtype",
+            lambda t: t.nn.ConvTranspose3d(2, 3, 2)(t.zeros(1, 2, 2, 2, 2).half())),
+]
+
+test_refused, test_refused_by_torch_too = refusal_tests(REFUSED)

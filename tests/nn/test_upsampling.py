@@ -11,6 +11,7 @@ from arrays import assert_close, rounded, to_mx
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
 from lucid_mlx.ops import upsample as upsample_ops
+from refusals import Refusal, refusal_tests
 
 SHAPE = (1, 2, 3, 4, 5)
 
@@ -156,3 +157,23 @@ def _torch_nearest_backward_differs(mode, spatial, out, sf, rc):
                 (o == 2 * n and not np.array_equal(forward, np.arange(o) >> 1)):
             return True
     return False
+
+
+# ---------------------------------------------------------------------------
+# Input PyTorch refuses
+
+REFUSED = [
+    Refusal(f"{mode} {shape}", lambda mode=mode, shape=shape: F.interpolate(mx.zeros(shape), size=3, mode=mode),
+            ValueError, r"interpolate: the channel and spatial dimensions of `input` must be non-empty",
+            lambda t, mode=mode, shape=shape: t.nn.functional.interpolate(t.zeros(shape), size=3, mode=mode))
+    for mode, shape in [
+        ("nearest", (1, 2, 0, 4, 4)), ("trilinear", (1, 2, 4, 4, 0)), ("area", (1, 2, 4, 0, 4)),
+        ("nearest-exact", (1, 0, 4, 4, 4)), ("linear", (1, 2, 0)), ("bilinear", (2, 0, 3, 3)),
+    ]
+] + [
+    Refusal("scale_factor on an empty axis", lambda: F.interpolate(mx.zeros((1, 2, 0, 4, 4)), scale_factor=2),
+            ValueError, r"must be non-empty, got shape \(1, 2, 0, 4, 4\)",
+            lambda t: t.nn.functional.interpolate(t.zeros(1, 2, 0, 4, 4), scale_factor=2)),
+]
+
+test_refused, test_refused_by_torch_too = refusal_tests(REFUSED)

@@ -12,8 +12,10 @@ import pytest
 
 import reference_layers as ref
 from arrays import assert_close, rounded, to_mx, to_np
+from isolated import assert_runs
 from lucid_mlx import nn
 from lucid_mlx.nn import functional as F
+from refusals import Refusal, refusal_tests
 
 SHAPE = (2, 3, 3, 4, 5)
 
@@ -335,3 +337,128 @@ def test_group_norm_matches_torch(groups, shape):
     assert_close(grads["x"], xt.grad.numpy())
     assert_close(grads["weight"], tnorm.weight.grad.numpy())
     assert_close(grads["bias"], tnorm.bias.grad.numpy())
+
+
+# ---------------------------------------------------------------------------
+# Input PyTorch refuses
+
+XN = mx.random.normal((2, 3, 4, 4, 4), key=mx.random.key(0))
+STATS = (mx.zeros((3,)), mx.ones((3,)))
+REFUSED = [
+    Refusal("int running stats", lambda: F.batch_norm(XN, mx.zeros((3,), mx.int32), mx.ones((3,), mx.int32),
+                                                      training=True),
+            TypeError, r"`running_mean` must be float32, float16 or bfloat16, got mlx.core.int32",
+            lambda t: t.nn.functional.batch_norm(t.zeros(2, 3, 4), t.zeros(3, dtype=t.int32),
+                                                 t.ones(3, dtype=t.int32), training=True)),
+    Refusal("int running var, eval", lambda: F.batch_norm(XN, STATS[0], mx.ones((3,), mx.int64)),
+            TypeError, r"`running_var` must be float32",
+            lambda t: t.nn.functional.batch_norm(t.zeros(2, 3, 4), t.zeros(3), t.ones(3, dtype=t.int64))),
+    Refusal("int weight", lambda: F.instance_norm(XN, weight=mx.ones((3,), mx.int32)), TypeError,
+            r"`weight` must be float32",
+            lambda t: t.nn.functional.instance_norm(t.zeros(2, 3, 4), weight=t.ones(3, dtype=t.int32))),
+    Refusal("bool bias", lambda: F.group_norm(XN, 3, bias=mx.zeros((3,), mx.bool_)), TypeError,
+            r"`bias` must be float32",
+            lambda t: t.nn.functional.group_norm(t.zeros(2, 3, 4), 3, bias=t.zeros(3, dtype=t.bool))),
+    Refusal("eps=0 training", lambda: F.batch_norm(XN, *STATS, training=True, eps=0.0), ValueError,
+            r"`eps` must be positive when training, got 0.0",
+            lambda t: t.nn.functional.batch_norm(t.zeros(2, 3, 4), t.zeros(3), t.ones(3), training=True, eps=0.0)),
+    Refusal("BatchNorm3d(eps=0) trains", lambda: nn.BatchNorm3d(3, eps=0.0)(XN), ValueError,
+            r"`eps` must be positive when training",
+            lambda t: t.nn.BatchNorm3d(3, eps=0.0)(t.zeros(2, 3, 4, 4, 4))),
+    Refusal("BatchNorm3d(eps=0) without running stats",
+            lambda: nn.BatchNorm3d(3, eps=0.0, track_running_stats=False).eval()(XN),
+            ValueError, r"`eps` must be positive when training",
+            lambda t: t.nn.BatchNorm3d(3, eps=0.0, track_running_stats=False).eval()(t.zeros(2, 3, 4, 4, 4))),
+    # PyTorch takes eps=nan and returns NaN everywhere; lucid_mlx refuses it.
+    Refusal("eps=nan", lambda: nn.BatchNorm3d(3, eps=float("nan")), ValueError,
+            r"`eps` must be a non-negative number, got nan"),
+    Refusal("training=1", lambda: F.batch_norm(XN, *STATS, training=1), TypeError,
+            r"`training` must be a bool, got 1",
+            lambda t: t.nn.functional.batch_norm(t.zeros(2, 3, 4), t.zeros(3), t.ones(3), training=1)),
+    Refusal("use_input_stats='yes'", lambda: F.instance_norm(XN, use_input_stats="yes"), TypeError,
+            r"`use_input_stats` must be a bool",
+            lambda t: t.nn.functional.instance_norm(t.zeros(2, 3, 4), use_input_stats="yes")),
+    Refusal("momentum=None updating", lambda: F.batch_norm(XN, *STATS, training=True, momentum=None),
+            TypeError, r"`momentum` must be a number to update the running statistics",
+            lambda t: t.nn.functional.batch_norm(t.zeros(2, 3, 4), t.zeros(3), t.ones(3), training=True,
+                                                 momentum=None)),
+]
+
+test_refused, test_refused_by_torch_too = refusal_tests(REFUSED)
+
+
+def test_eps_zero_is_accepted_where_pytorch_accepts_it():
+    """PyTorch builds BatchNorm3d(eps=0) and normalises with it in eval mode;
+    instance and group norm take eps=0 in training too."""
+    bn = nn.BatchNorm3d(3, eps=0.0)
+    bn.eval()
+    np.testing.assert_allclose(np.array(bn(XN)), np.array(XN), rtol=1e-6, atol=1e-6)
+    x = XN + 1
+    assert np.isfinite(np.array(F.instance_norm(x, eps=0.0))).all()
+    assert np.isfinite(np.array(F.group_norm(x, 3, eps=0.0))).all()
+
+
+# ---------------------------------------------------------------------------
+# Empty batches
+
+
+def test_batch_norm_on_an_empty_batch_counts_it_and_keeps_the_statistics():
+    """As PyTorch: an empty output, num_batches_tracked + 1, running statistics
+    untouched (so the cumulative average of later batches counts it)."""
+    bn = nn.BatchNorm3d(3, momentum=None)
+    x1 = mx.random.normal((2, 3, 2, 2, 2), key=mx.random.key(3))
+    x2 = mx.random.normal((2, 3, 2, 2, 2), key=mx.random.key(4)) + 1
+    bn(x1)
+    mean1 = np.array(bn.running_mean)
+    y = bn(mx.zeros((0, 3, 2, 2, 2)))
+    assert y.shape == (0, 3, 2, 2, 2)
+    assert int(bn.num_batches_tracked) == 2
+    np.testing.assert_array_equal(np.array(bn.running_mean), mean1)
+    bn(x2)
+    # The third batch weighs 1/3: the empty one was counted.
+    mean2 = np.array(x2).mean(axis=(0, 2, 3, 4))
+    np.testing.assert_allclose(np.array(bn.running_mean), mean1 * 2 / 3 + mean2 / 3, rtol=1e-5)
+    assert int(bn.num_batches_tracked) == 3
+
+    torch = pytest.importorskip("torch")
+    tbn = torch.nn.BatchNorm3d(3, momentum=None)
+    for x in (np.array(x1), np.zeros((0, 3, 2, 2, 2), np.float32), np.array(x2)):
+        tbn(torch.tensor(x))
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        np.testing.assert_allclose(np.array(bn[name]), tbn.state_dict()[name].numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 2, 2, 2), (2, 3, 0, 2, 2), (2, 0, 2, 2, 2)], ids=str)
+def test_functional_norms_on_empty_input_return_empty_output(shape):
+    x = mx.zeros(shape)
+    mean, var = mx.full((shape[1],), 0.5), mx.full((shape[1],), 2.0)
+    assert F.batch_norm(x, mean, var, training=True).shape == shape
+    assert F.instance_norm(x, mean, var).shape == shape
+    # Statistics of nothing do not update the running ones.
+    np.testing.assert_array_equal(np.array(mean), 0.5)
+    np.testing.assert_array_equal(np.array(var), 2.0)
+    assert nn.InstanceNorm3d(3)(mx.zeros((0, 3, 2, 2, 2))).shape == (0, 3, 2, 2, 2)
+
+
+def test_instance_norm_of_one_element_per_instance_is_refused_even_when_empty():
+    """PyTorch's _verify_spatial_size looks at the spatial size only."""
+    with pytest.raises(ValueError, match="more than 1 spatial element"):
+        F.instance_norm(mx.zeros((0, 3, 1, 1, 1)))
+
+
+def test_empty_batch_gradients_of_the_norms():
+    """Zero weight and bias gradients, as PyTorch; in its own process, as an
+    empty-array gradient is where MLX can die with SIGFPE."""
+    printed = assert_runs("""
+        x = mx.zeros((0, 3, 2, 2, 2))
+        for layer in (nn.BatchNorm3d(3), nn.InstanceNorm3d(3, affine=True), nn.GroupNorm(3, 3)):
+            def loss(params, x):
+                layer.update(params)
+                return (layer(x) * 2).sum()
+            grads = mx.grad(loss)(layer.trainable_parameters(), x)
+            gx = mx.grad(lambda x: layer(x).sum())(x)
+            mx.eval(grads, gx)
+            print(type(layer).__name__, gx.shape, float(abs(grads["weight"]).sum() + abs(grads["bias"]).sum()))
+    """)
+    assert printed.split("\n")[:3] == [f"{name} (0, 3, 2, 2, 2) 0.0"
+                                       for name in ("BatchNorm3d", "InstanceNorm3d", "GroupNorm")]
