@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence, Union
 import mlx.core as mx
 
 from .. import _args
-from .._scalar_args import check_bool
+from .._scalar_args import check_bool, check_float
 from . import _windows
 from .sliding_window import BLEND_MODES, Output, _per_axis, sliding_window_inference
 
@@ -84,7 +84,9 @@ class SlidingWindowInferer:
                     "`cache_roi_weight_map=True` needs a roi_size sequence of positive ints "
                     f"(the map cannot depend on the input), got {roi_size!r}"
                 )
-            sigmas = _per_axis(sigma_scale, len(roi_size), "sigma_scale", lambda v, n: float(v))
+            sigmas = _per_axis(sigma_scale, len(roi_size), "sigma_scale", check_float)
+            if mode == "gaussian" and min(sigmas) <= 0:
+                raise ValueError(f"`sigma_scale` must be > 0, got {sigma_scale!r}")
             self.roi_weight_map = mx.array(_windows.importance_map(tuple(roi_size), mode, sigmas))
 
     def __call__(self, inputs: mx.array, network: Callable[..., Output], *args: Any, **kwargs: Any) -> Output:

@@ -4,7 +4,8 @@ The losses take MONAI's layouts: ``input`` is (B, C, *spatial) scores and
 ``target`` is either a label map (B, 1, *spatial) or one channel per class
 (B, C, *spatial).  Label values are read back to the host once (one
 synchronisation) so that a label outside ``[0, C)`` is an error rather than
-an all-zero one-hot row, which would silently drop the voxel from the loss.
+an all-zero one-hot row, which would silently drop the voxel from the loss;
+inside ``mx.compile`` nothing can be read back and the check is skipped.
 """
 
 from __future__ import annotations
@@ -55,20 +56,36 @@ def as_float(target: mx.array) -> mx.array:
     return target.astype(mx.float32)
 
 
+def _host_values(summary: mx.array) -> np.ndarray | None:
+    """``summary`` read back to the host, or None while ``mx.compile``/``mx.vmap`` traces (no eval allowed)."""
+    try:
+        return np.array(summary)
+    except ValueError as err:
+        # MLX 0.32's refusal to evaluate during a traced transformation.
+        if "transformations" not in str(err):
+            raise
+        return None
+
+
 def _labels(labels: mx.array, num_classes: int, name: str) -> mx.array:
-    """An integer (B, 1, ...) label map, checked to lie in ``[0, num_classes)``."""
+    """An integer (B, 1, ...) label map, checked to lie in ``[0, num_classes)``.
+
+    Under ``mx.compile`` the values cannot be read, so the check is skipped
+    there (labels outside the range then belong to no class).
+    """
     if labels.shape[1] != 1:
         raise ValueError(
             f"`{name}` must be a label map with 1 channel to be converted to classes, "
             f"got shape {tuple(labels.shape)}"
         )
-    if mx.issubdtype(labels.dtype, mx.floating):
-        if mx.any(labels != mx.floor(labels)).item():
-            raise ValueError(f"`{name}` is a label map and must hold whole numbers, got fractional values")
-    elif labels.dtype == mx.bool_:
-        labels = labels.astype(mx.int32)
+    fractional = mx.any(labels != mx.floor(labels)) if mx.issubdtype(labels.dtype, mx.floating) else mx.array(False)
     labels = labels.astype(mx.int32)
-    lo, hi = (int(v) for v in np.array(mx.stack([mx.min(labels), mx.max(labels)])))
+    values = _host_values(mx.stack([mx.min(labels), mx.max(labels), fractional.astype(mx.int32)]))
+    if values is None:
+        return labels
+    lo, hi, has_fraction = (int(v) for v in values)
+    if has_fraction:
+        raise ValueError(f"`{name}` is a label map and must hold whole numbers, got fractional values")
     if lo < 0 or hi >= num_classes:
         raise ValueError(
             f"`{name}` labels must lie in [0, {num_classes - 1}] for {num_classes} classes, "
