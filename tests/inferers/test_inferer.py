@@ -51,7 +51,9 @@ def test_call_keywords_reach_the_network_and_the_inference(conv_pair):
         want = monai_inferers.SlidingWindowInferer(**kwargs)(
             torch.tensor(x), lambda t, shift: theirs(t) + shift, 0.5, device="cpu", buffer_steps=1
         )
-    got = SlidingWindowInferer(**kwargs)(mx.array(x), lambda a, shift: ours(a) + shift, 0.5, device="cpu", buffer_steps=1)
+    got = SlidingWindowInferer(**kwargs)(
+        mx.array(x), lambda a, shift: ours(a) + shift, 0.5, device="cpu", buffer_steps=1
+    )
     assert_close(got, want.double().numpy())
 
 
