@@ -3,5 +3,8 @@
 from .acti_norm import ADN
 from .activation import GEGLU, MemoryEfficientSwish, Mish, Swish
 from .convolutions import Convolution, ResidualUnit
+from .segresnet_block import ResBlock
+from .upsample import SubpixelUpsample, UpSample
 
-__all__ = ["ADN", "Convolution", "GEGLU", "MemoryEfficientSwish", "Mish", "ResidualUnit", "Swish"]
+__all__ = ["ADN", "Convolution", "GEGLU", "MemoryEfficientSwish", "Mish", "ResBlock", "ResidualUnit",
+           "SubpixelUpsample", "Swish", "UpSample"]
