@@ -2,10 +2,11 @@
 
 :func:`check_twin` does, in order:
 
-1. **Non-trivial weights.** Seeds torch, leaves conv/linear weights at their
-   (random) default init, draws norm affine weights from U(0.5, 1.5) and
-   biases from U(-0.5, 0.5), and PReLU slopes from U(0.05, 0.45) (so none is
-   the default 0.25). BatchNorm running statistics are then warmed up by
+1. **Non-trivial weights, from ``seed`` alone.** Norm affine weights are
+   drawn from U(0.5, 1.5) and biases from U(-0.5, 0.5), PReLU slopes from
+   U(0.05, 0.45) (so none is the default 0.25), every other parameter (conv
+   weights and biases, ...) from PyTorch's default U(-1/sqrt(fan_in),
+   1/sqrt(fan_in)). BatchNorm running statistics are then warmed up by
    ``warmup`` train-mode forwards of random input under ``no_grad``, so they
    are neither (0, 1) nor equal across channels.
 2. **Strict load both ways.** ``load_torch_state_dict(mlx_model,
@@ -74,6 +75,14 @@ def randomise(model, seed: int, warmup_input: Callable[[], "torch.Tensor"] | Non
                     module.bias.copy_(torch.rand(module.bias.shape, generator=gen) - 0.5)
             elif isinstance(module, torch.nn.PReLU):
                 module.weight.copy_(torch.rand(module.weight.shape, generator=gen) * 0.4 + 0.05)
+            else:
+                # Every other parameter is redrawn too, so that the values
+                # depend on `seed` only, not on what ran before in the process.
+                weight = getattr(module, "weight", None)
+                for param in module.parameters(recurse=False):
+                    shape = weight.shape if isinstance(weight, torch.Tensor) and weight.ndim > 1 else param.shape
+                    bound = 1.0 / max(1, int(np.prod(shape[1:]))) ** 0.5
+                    param.copy_((torch.rand(param.shape, generator=gen) * 2 - 1) * bound)
         if warmup_input is not None and warmup:
             was_training = model.training
             model.train()
@@ -227,7 +236,7 @@ def check_twin(
             ours = sum(np.array(named[n]) for n in aliases[id(p)])
             assert not ours.any(), f"{name!r} is unused in MONAI but has a non-zero gradient in lucid_mlx"
             del torch_params[name]
-    scale = max(float(p.grad.abs().max()) for p in torch_params.values())
+    scale = max((float(p.grad.abs().max()) for p in torch_params.values()), default=0.0)
     for name, p in torch_params.items():
         ours, theirs = sum(np.array(named[n]) for n in aliases[id(p)]), p.grad.numpy()
         if np.abs(theirs).max(initial=0.0) <= 1e-3 * scale:
