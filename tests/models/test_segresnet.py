@@ -17,7 +17,7 @@ CASES = [
     (dict(), (1, 1, 16, 16, 8), True),  # MONAI's defaults: GroupNorm(8), ReLU, trilinear upsampling
     # A PReLU is registered twice in MONAI (act_mod and conv_final.1): one slope, both keys.
     (dict(init_filters=4, upsample_mode="deconv", norm="batch", act="prelu", blocks_down=(1, 1, 1),
-          blocks_up=(1, 1)), (2, 1, 16, 16, 16), True),
+          blocks_up=(1, 1)), (2, 1, 8, 8, 8), True),
     (dict(init_filters=4, in_channels=2, out_channels=3, upsample_mode="pixelshuffle",
           norm=("instance", {"affine": True}), use_conv_final=False, blocks_down=(1, 2, 1), blocks_up=(2, 1)),
      (1, 2, 16, 16, 16), True),

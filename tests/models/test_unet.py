@@ -20,7 +20,7 @@ CASES = [
     (dict(BASE, in_channels=2, out_channels=4, channels=(4, 8, 8, 16), strides=((2, 2, 1), 2, 1),
           kernel_size=5, up_kernel_size=(3, 3, 1), num_res_units=1, act=("leakyrelu", {"negative_slope": 0.05}),
           norm=("group", {"num_groups": 2}), adn_ordering="AN", bias=False), (1, 2, 16, 16, 8), True),
-    (dict(BASE, num_res_units=3, act=("prelu", {"num_parameters": 1, "init": 0.1}),
+    (dict(BASE, num_res_units=2, act=("prelu", {"num_parameters": 1, "init": 0.1}),
           norm=("instance", {"affine": True}), adn_ordering="NA"), (1, 1, 16, 16, 16), True),
     (dict(BASE, num_res_units=1, norm="batch", dropout=0.3), (2, 1, 16, 16, 16), False),
 ]
