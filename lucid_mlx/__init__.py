@@ -1,12 +1,13 @@
 """lucid_mlx: PyTorch's Conv3d and an NCDHW 3-D toolkit on Apple's MLX."""
 
-from . import distributed, nn
+from . import distributed, models, nn
 from .torch_io import IncompatibleKeys, load_torch_state_dict, save_torch_state_dict, torch_state_dict
 from .workspace import get_workspace_limit, reset_workspace_limit, set_workspace_limit
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "models",
     "nn",
     "distributed",
     "IncompatibleKeys",
