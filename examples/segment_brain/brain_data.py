@@ -60,6 +60,11 @@ class Volume:
     class_names: tuple[str, ...]
     slab: tuple[int, int]
 
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size along each axis in mm (the NIfTI header's zooms)."""
+        return tuple(float(z) for z in self.nifti.header.get_zooms()[:3])
+
     def uncrop(self, array: np.ndarray) -> np.ndarray:
         """Place a cropped array back into the full grid, zeros elsewhere."""
         full = np.zeros(self.nifti.shape[:3], dtype=array.dtype)
@@ -77,7 +82,7 @@ def template_labels(mask: np.ndarray, gm: np.ndarray, wm: np.ndarray) -> np.ndar
     return labels
 
 
-def _scale01(data: np.ndarray) -> np.ndarray:
+def scale01(data: np.ndarray) -> np.ndarray:
     # Robust max: a few bright voxels (vessels, artefacts) must not set the scale.
     data = data.astype(np.float32)
     lo, hi = np.percentile(data, [0.5, 99.5])
@@ -121,10 +126,10 @@ def load_template(resolution: int = 2, margin: int = 4, val_fraction: float = 0.
     wm = datasets.load_mni152_wm_template(resolution=resolution).get_fdata()
     mask = datasets.load_mni152_brain_mask(resolution=resolution).get_fdata()
     labels = template_labels(mask, gm, wm)
-    return _prepare(_scale01(t1.get_fdata()), labels, t1, TEMPLATE_CLASSES, margin, val_fraction)
+    return _prepare(scale01(t1.get_fdata()), labels, t1, TEMPLATE_CLASSES, margin, val_fraction)
 
 
-def _read_nifti(path: str, option: str) -> tuple[nib.Nifti1Image, np.ndarray]:
+def read_nifti(path: str, option: str) -> tuple[nib.Nifti1Image, np.ndarray]:
     """The image and its voxels as float64, or an InputError naming ``option``."""
     if not os.path.exists(path):
         raise InputError(f"{option}: no such file: {path!r}")
@@ -150,6 +155,29 @@ def _count(mask: np.ndarray) -> str:
     return f"{np.count_nonzero(mask)} of {mask.size} voxels"
 
 
+def read_image(path: str, option: str = "--image") -> tuple[nib.Nifti1Image, np.ndarray]:
+    """A 3-D NIfTI image (a 4-D one with a single volume is fine) and its voxels as float64.
+
+    Raises:
+        InputError: the file is missing or not NIfTI, the image is not 3-D,
+            holds NaN or infinite values, or has a voxel size that is not
+            a positive number.
+    """
+    nifti, image = read_nifti(path, option)
+    if image.ndim == 4 and image.shape[3] == 1:
+        image = image[..., 0]
+    if image.ndim != 3:
+        raise InputError(f"{option}: must be a 3-D volume, got shape {image.shape} from {path!r}")
+    bad = ~np.isfinite(image)
+    if bad.any():
+        raise InputError(f"{option}: {_count(bad)} are NaN or infinite; replace them (e.g. with 0) first")
+    zooms = np.asarray(nifti.header.get_zooms()[:3], dtype=float)
+    if not (np.isfinite(zooms).all() and (zooms > 0).all()):
+        raise InputError(f"{option}: its voxel sizes must be positive numbers, the header gives "
+                         f"{tuple(float(z) for z in zooms)}")
+    return nifti, image
+
+
 def load_user(image_path: str, label_path: str, margin: int = 4, val_fraction: float = 0.2) -> Volume:
     """A user's NIfTI image and integer label map on the same grid.
 
@@ -161,20 +189,13 @@ def load_user(image_path: str, label_path: str, margin: int = 4, val_fraction: f
             non-negative integers, or has fewer than 2 or more than
             ``MAX_CLASSES`` distinct labels.
     """
-    nifti, image = _read_nifti(image_path, "--image")
-    label_img, raw = _read_nifti(label_path, "--label")
-    if image.ndim == 4 and image.shape[3] == 1:
-        image = image[..., 0]
-    if image.ndim != 3:
-        raise InputError(f"--image: must be a 3-D volume, got shape {image.shape} from {image_path!r}")
+    nifti, image = read_image(image_path)
+    label_img, raw = read_nifti(label_path, "--label")
     # The validation slab takes at least one slice along the third axis;
     # training needs another (a 1-voxel first or second axis is fine).
     if image.shape[2] < 2:
         raise InputError(f"--image: needs at least 2 slices along its third axis (one held out for validation, "
                          f"one to train on), got shape {image.shape}")
-    bad = ~np.isfinite(image)
-    if bad.any():
-        raise InputError(f"--image: {_count(bad)} are NaN or infinite; replace them (e.g. with 0) first")
     if raw.shape[:3] != image.shape or raw.size != image.size:
         raise InputError(f"--label: shape {raw.shape} differs from --image's {image.shape}; "
                          f"resample the labels onto the image's grid first")
@@ -197,4 +218,4 @@ def load_user(image_path: str, label_path: str, margin: int = 4, val_fraction: f
         shown = ", ".join(str(int(v)) for v in values[:10]) + (", ..." if len(values) > 10 else "")
         raise InputError(f"--label: needs 2 to {MAX_CLASSES} distinct labels, found {len(values)} ({shown})")
     names = ["background"] + [f"label {int(v)}" for v in values[1:]]
-    return _prepare(_scale01(image), labels.reshape(image.shape).astype(np.uint8), nifti, names, margin, val_fraction)
+    return _prepare(scale01(image), labels.reshape(image.shape).astype(np.uint8), nifti, names, margin, val_fraction)

@@ -21,27 +21,35 @@ def _views(volume: np.ndarray, z: int) -> list[np.ndarray]:
     return [np.flipud(volume[:, :, z].T), np.flipud(volume[:, y, :].T), np.flipud(volume[x, :, :].T)]
 
 
-def slices(image, truth, prediction, slab, names, path) -> None:
-    """Axial (in the validation slab), coronal and sagittal middle slices.
+def slices(image, truth, prediction, slab, names, path, spacing=(1.0, 1.0, 1.0),
+           input_title: str = "corrupted input") -> None:
+    """Axial (in the validation slab, or the middle), coronal and sagittal middle slices.
 
-    Columns: the corrupted input, the ground truth over it, the prediction
-    over it.  Coronal and sagittal views mark the held-out slab with lines.
+    Columns: the input, the ground truth over it (left out when ``truth`` is
+    None), the prediction over it.  With a ``slab`` (z0, z1), the axial view
+    cuts through it and the coronal and sagittal views mark it with lines.
+    ``spacing`` (voxel size per axis) sets each view's aspect ratio.
     """
     k = len(names)
     cmap = ListedColormap(_COLOURS[:k])
-    z = (slab[0] + slab[1]) // 2
-    images, truths, preds = _views(image, z), _views(truth, z), _views(prediction, z)
-    fig, axes = plt.subplots(3, 3, figsize=(9, 9.5))
-    for row, view in enumerate(("axial (validation slab)", "coronal", "sagittal")):
+    z = (slab[0] + slab[1]) // 2 if slab else image.shape[2] // 2
+    columns = [(input_title, None)]
+    if truth is not None:
+        columns.append(("ground truth", _views(truth, z)))
+    columns.append(("U-Net prediction", _views(prediction, z)))
+    images = _views(image, z)
+    sx, sy, sz = spacing
+    aspects = (sy / sx, sz / sx, sz / sy)  # rows over columns: (Y, X), (Z, X), (Z, Y)
+    fig, axes = plt.subplots(3, len(columns), figsize=(3 * len(columns), 9.5), squeeze=False)
+    for row, view in enumerate(("axial (validation slab)" if slab else "axial", "coronal", "sagittal")):
         lo, hi = np.percentile(images[row], [1, 99])
-        for col, (title, overlay) in enumerate((("corrupted input", None), ("ground truth", truths[row]),
-                                                ("U-Net prediction", preds[row]))):
+        for col, (title, overlays) in enumerate(columns):
             ax = axes[row, col]
-            ax.imshow(images[row], cmap="gray", vmin=lo, vmax=hi)
-            if overlay is not None:
-                ax.imshow(np.ma.masked_equal(overlay, 0), cmap=cmap, vmin=-0.5, vmax=k - 0.5,
-                          alpha=0.55, interpolation="nearest")
-            if row > 0:
+            ax.imshow(images[row], cmap="gray", vmin=lo, vmax=hi, aspect=aspects[row])
+            if overlays is not None:
+                ax.imshow(np.ma.masked_equal(overlays[row], 0), cmap=cmap, vmin=-0.5, vmax=k - 0.5,
+                          alpha=0.55, interpolation="nearest", aspect=aspects[row])
+            if row > 0 and slab:
                 # Flipped vertically above, so slice z sits at row (Z - 1 - z).
                 n = images[row].shape[0]
                 for edge in (slab[0] - 0.5, slab[1] - 0.5):
@@ -56,15 +64,18 @@ def slices(image, truth, prediction, slab, names, path) -> None:
 
 
 def dice_curves(history, baseline, names, path) -> None:
-    """Validation Dice per epoch per class (solid) against the baseline (dashed)."""
+    """Validation Dice per epoch per foreground class (solid) against the baseline (dashed).
+
+    ``history[i]["dice"]`` and ``baseline`` hold the foreground classes only (``names[1:]``).
+    """
     epochs = [h["epoch"] for h in history]
     dice = np.array([h["dice"] for h in history])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for c in range(1, len(names)):
-        line, = ax.plot(epochs, dice[:, c], marker="o", ms=3, color=_COLOURS[c], label=f"U-Net {names[c]}")
-        ax.axhline(baseline[c], color=line.get_color(), ls="--", lw=1)
-    ax.plot(epochs, dice[:, 1:].mean(1), color="black", marker="o", ms=3, label="U-Net mean")
-    ax.axhline(np.mean(baseline[1:]), color="black", ls="--", lw=1, label="threshold baseline (dashed)")
+        line, = ax.plot(epochs, dice[:, c - 1], marker="o", ms=3, color=_COLOURS[c], label=f"U-Net {names[c]}")
+        ax.axhline(baseline[c - 1], color=line.get_color(), ls="--", lw=1)
+    ax.plot(epochs, dice.mean(1), color="black", marker="o", ms=3, label="U-Net mean")
+    ax.axhline(np.mean(baseline), color="black", ls="--", lw=1, label="threshold baseline (dashed)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("Dice on the held-out slab")
     ax.set_ylim(0, 1)

@@ -1,14 +1,16 @@
-"""Train a 3-D U-Net, built from lucid_mlx's NCDHW layers, to segment brain tissue.
+"""Train MONAI's 3-D U-Net (``lucid_mlx.models.UNet``, on MLX) to segment brain tissue.
 
     python examples/segment_brain/main.py --help
+    mlx.launch -n 2 -- python examples/segment_brain/main.py      # two ranks, data parallel
 
-``main`` runs the steps in order: check the options (``parse_args``), load
-and check the data (``load_volume``), fix the validation copies and score
-the baseline on them (``Validation``), build the model and its optimiser,
-then per epoch train (``train_epoch``, one ``train_step`` at a time),
-validate and keep the best weights (``checkpoint``), and finally write the
-outputs (``save_outputs``).  README.md beside this file describes the data,
-the corruptions, the validation design and the measured results.
+``main`` runs the steps in order: check the options (``parse_args``; with
+``--resume`` they come from the checkpoint), load and check the data
+(``load_volume``), fix the validation copies and score the baseline on them
+(``validation.Validation``), build the network and its optimiser, then per
+epoch train (``train_epoch``, one ``train_step`` at a time), validate, keep
+the best weights and save the checkpoint, and finally write the outputs
+(``save_outputs``).  README.md beside this file describes the data, the
+corruptions, the validation design and the measured results.
 """
 
 from __future__ import annotations
@@ -30,57 +32,68 @@ from tqdm import tqdm
 import lucid_mlx
 from augment import corrupt, sample_patches, training_regions
 from brain_data import MAX_CLASSES, InputError, Volume, load_template, load_user
-from metrics import dice_counts, dice_scores
-from threshold_baseline import ThresholdBaseline
-from unet3d import NORMS, UNet3d
+from cli import OneLineParser, check_out_folder
+from checkpoint import CheckpointError, StopFlag, StopRequested, catch_sigint
+from lucid_mlx import distributed as dist
+from lucid_mlx.losses import DiceCELoss
+from lucid_mlx.nn import SyncBatchNorm3d
+from network import NORMS, build_network, multiple, network_args, segment, write_spec
+from validation import Validation
+
+import checkpoint
 
 DESCRIPTION = """\
-Train a 3-D U-Net (lucid_mlx layers on MLX) to segment a brain MRI into
-background, CSF, grey matter and white matter. Each epoch prints the loss and
-the Dice per class on a held-out slab of axial slices, next to an intensity-
-threshold baseline scored on the same slab.
+Train MONAI's 3-D U-Net (lucid_mlx.models.UNet on MLX) to segment a brain MRI
+into background, CSF, grey matter and white matter, with MONAI's DiceCELoss.
+Each epoch prints the loss and the Dice and HD95 per class on a held-out slab
+of axial slices (sliding-window inference), next to an intensity-threshold
+baseline scored on the same slab.
 
 Data: the MNI152 2009 T1 template that ships with nilearn (no download), or
 your own volume with --image and --label. Training patches and validation
 volumes are corrupted copies (gamma, bias field, noise); see README.md beside
 this script for the design and the measured results.
+
+Several ranks: mlx.launch -n 2 -- python main.py ... (data parallel: the
+batch is split across ranks, gradients averaged, BatchNorm synchronised).
 """
 
 EPILOG = """\
-outputs, written to --out:
-  best.safetensors        the best epoch's weights, under PyTorch's names
-  prediction.nii.gz       the U-Net's labels (0..K-1) for a corrupted copy of the input,
+outputs, written to --out (by rank 0):
+  best.safetensors        the best epoch's weights, under MONAI's parameter names
+  best.json               the network's MONAI class and constructor arguments, classes,
+                          voxel size and window size: predict.py (or MONAI) rebuilds it
+  checkpoint.safetensors  the last state (weights, optimizer, epoch, RNG) for --resume
+  prediction.nii.gz       the network's labels (0..K-1) for a corrupted copy of the input,
   input_corrupted.nii.gz  that copy, and
   labels.nii.gz           the ground truth: all three on the input's grid, affine
                           and header (open them over the input in ITK-SNAP or 3D Slicer)
   slices.png              middle axial, coronal and sagittal slices: input, truth, prediction
-  dice.png                validation Dice per epoch, U-Net against baseline
-  history.json            loss and Dice per epoch, the baseline's Dice, the options,
+  dice.png                validation Dice per epoch, network against baseline
+  history.json            loss, Dice and HD95 per epoch, the baseline's, the options,
                           seconds and peak MLX memory (strict JSON)
+
+segment a new volume with the saved network:
+  python examples/segment_brain/predict.py --weights out/segment_brain/best.safetensors \\
+      --image T1.nii.gz
 
 exit status: 0 when done; 2 for a bad option or input file (one line on stderr,
 before anything is trained); 1 if training diverges (a NaN or infinite loss or
-weight), in which case nothing non-finite is saved.
+weight), in which case nothing non-finite is saved; 130 after Ctrl-C, once the
+checkpoint is saved (continue with --resume).
 
 a larger setting for an Apple-silicon GPU (memory it needs: README.md):
   python examples/segment_brain/main.py --device gpu --resolution 1 \\
       --patch 64 --batch 4 --channels 16,32,64,128 --epochs 20 --steps 100
 """
 
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but an error is the one line ``main.py: error: ...`` and exit status 2.
-
-    argparse's own ``error`` prints the usage first, which for this many
-    options wraps over several lines and pushes the message out of sight.
-    """
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+# Options that define a run; --resume takes them from the checkpoint.
+RUN_OPTIONS = ("image", "label", "resolution", "val_copies", "channels", "res_units", "norm", "patch", "batch",
+               "epochs", "steps", "lr", "seed", "overlap", "sw_batch")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="main.py", description=DESCRIPTION, epilog=EPILOG,
+    p = OneLineParser(prog="main.py", description=DESCRIPTION, epilog=EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     data = p.add_argument_group("data")
     data.add_argument("--image", metavar="PATH",
@@ -92,16 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
                       help="template voxel size in mm, ignored with --image (default: %(default)s)")
     data.add_argument("--val-copies", type=int, default=2, metavar="N",
                       help="corrupted copies of the validation slab scored each epoch (default: %(default)s)")
-    model = p.add_argument_group("model")
-    model.add_argument("--channels", default="4,8,16,32", metavar="C1,C2,...",
-                       help="feature channels per U-Net level, finest first; at least 2 levels "
+    model = p.add_argument_group("model (MONAI's UNet)")
+    model.add_argument("--channels", default="8,16,32,64", metavar="C1,C2,...",
+                       help="feature channels per U-Net level, finest first; at least 2 levels, each level "
+                            "after the first halves the grid (default: %(default)s)")
+    model.add_argument("--res-units", type=int, default=0, metavar="N",
+                       help="residual units per level (MONAI's num_res_units); 0 for plain convolutions "
                             "(default: %(default)s)")
-    model.add_argument("--norm", default="batch", choices=NORMS, help="normalisation layer (default: %(default)s)")
+    model.add_argument("--norm", default="batch", choices=NORMS,
+                       help="normalisation layer; batch becomes SyncBatchNorm3d on several ranks "
+                            "(default: %(default)s)")
     training = p.add_argument_group("training")
     training.add_argument("--patch", type=int, default=24, metavar="N",
-                          help="edge of the cubic training patches in voxels, a multiple of 2**(levels - 1) "
-                               "(default: %(default)s)")
-    training.add_argument("--batch", type=int, default=2, metavar="N", help="patches per step (default: %(default)s)")
+                          help="edge of the cubic training patches and of the inference windows, in voxels, "
+                               "a multiple of 2**(levels - 1) (default: %(default)s)")
+    training.add_argument("--batch", type=int, default=2, metavar="N",
+                          help="patches per step, split across ranks (default: %(default)s)")
     training.add_argument("--epochs", type=int, default=10, metavar="N", help="epochs (default: %(default)s)")
     training.add_argument("--steps", type=int, default=80, metavar="N",
                           help="training steps per epoch (default: %(default)s)")
@@ -111,49 +130,94 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--seed", type=int, default=0, metavar="N",
                           help="random seed, 0 to 2**32 - 1; the same seed and options give the same "
                                "numbers (default: %(default)s)")
+    inference = p.add_argument_group("validation (sliding-window inference)")
+    inference.add_argument("--overlap", type=float, default=0.5, metavar="F",
+                           help="overlap of neighbouring windows, in [0, 1) (default: %(default)s)")
+    inference.add_argument("--sw-batch", type=int, default=4, metavar="N",
+                           help="windows per forward pass (default: %(default)s)")
     run = p.add_argument_group("run")
     run.add_argument("--device", default="cpu", choices=("cpu", "gpu"), help="MLX device (default: %(default)s)")
     run.add_argument("--out", default="out/segment_brain", metavar="DIR",
                      help="output folder, created if missing (default: %(default)s)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue from --out's checkpoint.safetensors, with the options saved there "
+                          "(default: %(default)s)")
     return p
 
 
-def parse_args(argv=None, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
-    """The options, each checked; a bad one ends the process through ``parser.error``."""
-    p = parser or build_parser()
-    args = p.parse_args(argv)
+def _check_run_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if (args.image is None) != (args.label is None):
         p.error("--image and --label go together")
-    try:
-        args.channels = tuple(int(c) for c in args.channels.split(","))
-    except ValueError:
-        p.error(f"--channels must be comma-separated ints, got {args.channels!r}")
+    if isinstance(args.channels, str):
+        try:
+            args.channels = tuple(int(c) for c in args.channels.split(","))
+        except ValueError:
+            p.error(f"--channels must be comma-separated ints, got {args.channels!r}")
+    args.channels = tuple(args.channels)
     if len(args.channels) < 2:
         p.error(f"--channels needs at least 2 levels (the U-Net pools between levels), got {len(args.channels)}")
     if min(args.channels) < 1:
         p.error(f"--channels must all be >= 1, got {','.join(map(str, args.channels))}")
-    multiple = 2 ** (len(args.channels) - 1)
-    if args.patch < multiple or args.patch % multiple:
-        p.error(f"--patch must be a multiple of {multiple} for {len(args.channels)} U-Net levels, got {args.patch}")
-    for name in ("batch", "epochs", "steps", "val_copies"):
+    if args.res_units < 0:
+        p.error(f"--res-units must be >= 0, got {args.res_units}")
+    factor = 2 ** (len(args.channels) - 1)
+    if args.patch < factor or args.patch % factor:
+        p.error(f"--patch must be a multiple of {factor} for {len(args.channels)} U-Net levels, got {args.patch}")
+    for name in ("batch", "epochs", "steps", "val_copies", "sw_batch"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not (math.isfinite(args.lr) and args.lr > 0):
         p.error(f"--lr must be a finite number > 0, got {args.lr}")
+    if not 0 <= args.overlap < 1:
+        p.error(f"--overlap must be in [0, 1), got {args.overlap}")
     if not 0 <= args.seed < 2**32:
         p.error(f"--seed must be in 0 to 2**32 - 1, got {args.seed}")
+
+
+def _given(argv, p: argparse.ArgumentParser) -> set[str]:
+    """The options written on the command line (not left at their defaults)."""
+    quiet = build_parser()
+    for action in quiet._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(quiet.parse_args(argv)))
+
+
+def _adopt_checkpoint(p, args, argv) -> dict:
+    """With --resume: the checkpoint's options replace the defaults; a given option must agree."""
+    path = os.path.join(args.out, checkpoint.FILENAME)
+    try:
+        arrays, state = checkpoint.read(path)
+    except CheckpointError as e:
+        p.error(f"--resume: {e}")
+    saved = state["options"]
+    _check_run_options(p, args)  # the given values in the checkpoint's form, for the comparison
+    for name in sorted(_given(argv, p) & set(RUN_OPTIONS)):
+        given, kept = getattr(args, name), saved[name]
+        if (list(given) if isinstance(given, tuple) else given) != kept:
+            option = "--" + name.replace("_", "-")
+            p.error(f"--resume: {option} {given!r} differs from the checkpoint's {kept!r}; "
+                    f"leave it out (the run keeps its options) or start a new --out")
+    for name in RUN_OPTIONS:
+        setattr(args, name, saved[name])
+    args.channels = tuple(args.channels)
+    return {"arrays": arrays, "state": state}
+
+
+def parse_args(argv=None, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """The options, each checked; a bad one ends the process through ``parser.error``.
+
+    With ``--resume`` the run's options are the checkpoint's, and
+    ``args.resumed`` holds the checkpoint (its arrays and state).
+    """
+    p = parser or build_parser()
+    args = p.parse_args(argv)
     if args.device == "gpu" and not mx.is_available(mx.gpu):
         p.error("--device gpu: this MLX build has no GPU backend; use --device cpu")
-    if not args.out:
-        p.error("--out must name a folder, got ''")
-    # The nearest existing folder on the way to --out must be a writable folder.
-    existing = os.path.abspath(args.out)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        p.error(f"--out: {existing!r} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        p.error(f"--out: the folder {existing!r} is not writable")
+    check_out_folder(p, args.out)
+    args.resumed = _adopt_checkpoint(p, args, argv) if args.resume else None
+    _check_run_options(p, args)
+    if args.batch < dist.size():
+        p.error(f"--batch {args.batch} is smaller than the {dist.size()} ranks: each rank needs a patch")
     return args
 
 
@@ -166,29 +230,23 @@ class Diverged(RuntimeError):
     """The loss or the weights stopped being finite."""
 
 
-def loss_fn(model: UNet3d, x: mx.array, y: mx.array, weights: mx.array) -> mx.array:
-    """Class-weighted cross-entropy plus soft Dice over the foreground classes."""
-    logits = model(x)
-    k = logits.shape[1]
-    onehot = (y[:, None] == mx.arange(k).reshape(1, k, 1, 1, 1)).astype(logits.dtype)
-    log_p = logits - mx.logsumexp(logits, axis=1, keepdims=True)
-    ce = -(onehot * log_p * weights.reshape(1, k, 1, 1, 1)).sum(axis=1).mean()
-    p = mx.exp(log_p)
-    axes = (0, 2, 3, 4)
-    dice = (2 * (p * onehot).sum(axes) + 1) / (p.sum(axes) + onehot.sum(axes) + 1)
-    return ce + 1 - dice[1:].mean()
+def class_weights(volume: Volume, regions: list[tuple[int, int]]) -> list[float]:
+    """Class weights ~ 1/sqrt(class frequency) in the training region, mean 1.
 
-
-def class_weights(volume: Volume, regions: list[tuple[int, int]]) -> mx.array:
-    """Cross-entropy weights ~ 1/sqrt(class frequency) in the training region, mean 1.
-
-    Without them the thin CSF class was still never predicted after 600 patches.
+    DiceCELoss applies them to the cross-entropy and to the Dice term; without
+    them the thin CSF class was still never predicted after 600 patches (the
+    example's first U-Net).
     """
     k = len(volume.class_names)
     train_labels = np.concatenate([volume.labels[:, :, a:b].ravel() for a, b in regions])
     freq = np.bincount(train_labels, minlength=k) / train_labels.size
     weights = 1 / np.sqrt(np.maximum(freq, 1e-4))
-    return mx.array((weights * k / weights.sum()).astype(np.float32))
+    return (weights * k / weights.sum()).tolist()
+
+
+def build_loss(weights: list[float]) -> DiceCELoss:
+    """MONAI's DiceCELoss on logits and label maps, Dice over the foreground classes."""
+    return DiceCELoss(to_onehot_y=True, softmax=True, include_background=False, weight=weights)
 
 
 def build_optimizer(args: argparse.Namespace) -> optim.Optimizer:
@@ -198,87 +256,101 @@ def build_optimizer(args: argparse.Namespace) -> optim.Optimizer:
     return optim.Adam(learning_rate=schedule)
 
 
-def predict(model: UNet3d, image: np.ndarray) -> np.ndarray:
-    """Class indices for a whole (X, Y, Z) volume in one forward pass."""
-    m = model.multiple
-    pads = [(0, -s % m) for s in image.shape]
-    x = mx.array(np.pad(image, pads, mode="reflect")[None, None])
-    labels = mx.argmax(model(x), axis=1)[0]
-    return np.array(labels)[tuple(slice(0, s) for s in image.shape)].astype(np.uint8)
-
-
-class Validation:
-    """Fixed corrupted copies of the volume, scored on the held-out slab."""
-
-    def __init__(self, volume: Volume, copies: int, context: int, seed: int):
-        rng = np.random.default_rng(seed + 1_000_003)  # apart from the training stream
-        self.volume, self.k = volume, len(volume.class_names)
-        self.images = [corrupt(volume.image, rng) for _ in range(copies)]
-        z0, z1 = volume.slab
-        # Image context around the slab lets the U-Net see past its edges;
-        # only the slab's own voxels are scored.
-        self.window = slice(max(0, z0 - context), min(volume.image.shape[2], z1 + context))
-        self.inner = slice(z0 - self.window.start, z1 - self.window.start)
-        train_mask = np.ones(volume.image.shape, bool)
-        train_mask[:, :, z0:z1] = False
-        truth = volume.labels[:, :, z0:z1]
-        self.baseline = dice_scores(sum(
-            dice_counts(ThresholdBaseline(im, volume.labels, train_mask, self.k).predict(im[:, :, z0:z1]), truth, self.k)
-            for im in self.images))
-
-    def score(self, model: UNet3d) -> np.ndarray:
-        """The model's Dice per class, pooled over the copies (eval mode)."""
-        model.eval()
-        z0, z1 = self.volume.slab
-        truth = self.volume.labels[:, :, z0:z1]
-        return dice_scores(sum(dice_counts(predict(model, im[:, :, self.window])[:, :, self.inner], truth, self.k)
-                               for im in self.images))
-
-
 def _all_finite(model: nn.Module) -> bool:
     return all(mx.isfinite(v).all().item() for _, v in tree_flatten(model.parameters()))
 
 
-def train_step(model, step, optimizer, xs: np.ndarray, ys: np.ndarray, weights: mx.array) -> float:
-    """One Adam update on one batch of patches; returns the batch's loss."""
-    loss, grads = step(model, mx.array(xs), mx.array(ys), weights)
+def train_step(model, step, optimizer, xs: np.ndarray, ys: np.ndarray, scale: float) -> mx.array:
+    """One Adam update on this rank's patches; returns this rank's loss.
+
+    ``scale`` (= local patches x ranks / global batch, 1 for even shards)
+    makes the averaged gradient the global batch's, uneven shards included.
+    """
+    loss, grads = step(model, mx.array(xs), mx.array(ys[:, None]), scale)
+    if dist.size() > 1:
+        grads = nn.average_gradients(grads)
     optimizer.update(model, grads)
-    mx.eval(loss, model.state, optimizer.state)
-    return loss.item()
+    with dist.deadline():
+        mx.eval(loss, model.state, optimizer.state)
+    return loss / scale
 
 
-def train_epoch(model, step, optimizer, volume, regions, weights, args, rng, bar, epoch) -> float:
-    """``args.steps`` steps on fresh corrupted patches; returns the mean loss.
+def _agree(loss: float, stop: bool) -> tuple[float, bool]:
+    """The mean loss over ranks, and whether any rank was asked to stop (one collective)."""
+    if dist.size() == 1:
+        return loss, stop
+    total = dist.reduce_sum(np.array([loss, float(stop)]))
+    return float(total[0]) / dist.size(), bool(total[1] > 0)
+
+
+class Run:
+    """The state training carries from step to step, and what the checkpoint holds of it."""
+
+    def __init__(self, args, model, optimizer, rng: np.random.Generator):
+        self.args, self.model, self.optimizer, self.rng = args, model, optimizer, rng
+        self.epoch, self.step, self.losses, self.history, self.best = 0, 0, [], [], -1.0
+        self.path = os.path.join(args.out, checkpoint.FILENAME)
+
+    def state(self) -> dict:
+        options = {name: getattr(self.args, name) for name in RUN_OPTIONS}
+        options["channels"] = list(options["channels"])
+        return {"epoch": self.epoch, "step": self.step, "losses": self.losses, "history": self.history,
+                "best": self.best, "numpy_rng": self.rng.bit_generator.state, "options": options}
+
+    def save(self) -> None:
+        dist.run_on_main(checkpoint.save, self.path, self.model, self.optimizer, self.state())
+
+    def restore(self, resumed: dict) -> None:
+        state = resumed["state"]
+        checkpoint.restore(resumed["arrays"], self.model, self.optimizer)
+        self.epoch, self.step, self.losses = state["epoch"], state["step"], state["losses"]
+        self.history, self.best = state["history"], state["best"]
+        self.rng.bit_generator.state = state["numpy_rng"]
+
+
+def train_epoch(run: Run, step, volume, regions, args, bar, stop: StopFlag) -> float:
+    """The rest of the epoch's ``args.steps`` steps on fresh corrupted patches; returns the mean loss.
+
+    Every rank draws the same global batch (the same seed) and trains on
+    its shard of it, so N ranks follow one process's patches.
 
     Raises:
         Diverged: a loss, or a weight after the last step, is NaN or infinite.
+        StopRequested: Ctrl-C on any rank; the checkpoint holds this step.
     """
-    model.train()
-    losses = []
-    for i in range(1, args.steps + 1):
-        xs, ys = sample_patches(corrupt(volume.image, rng), volume.labels, regions, args.patch, args.batch, rng)
-        loss = train_step(model, step, optimizer, xs, ys, weights)
+    run.model.train()
+    epoch = run.epoch + 1
+    while run.step < args.steps:
+        # MLX's generator cannot be restored from a checkpoint (see checkpoint.py): reseed it per step.
+        mx.random.seed((args.seed * 1_000_003 + run.epoch * args.steps + run.step) % 2**32)
+        xs, ys = sample_patches(corrupt(volume.image, run.rng), volume.labels, regions, args.patch, args.batch,
+                                run.rng)
+        xs, ys = dist.shard_batch((xs, ys))
+        scale = len(xs) * dist.size() / args.batch
+        loss = train_step(run.model, step, run.optimizer, xs, ys, scale).item()
+        loss, stopping = _agree(loss, stop.requested)
         if not math.isfinite(loss):
-            raise Diverged(f"the loss is {loss} at epoch {epoch}, step {i}")
-        losses.append(loss)
+            raise Diverged(f"the loss is {loss} at epoch {epoch}, step {run.step + 1}")
+        run.step += 1
+        run.losses.append(loss)
         bar.update()
         bar.set_postfix(loss=f"{loss:.3f}")
-    if not _all_finite(model):  # the last update comes after the last loss
+        if stopping:
+            run.save()
+            raise StopRequested(f"epoch {epoch}, step {run.step}")
+    if not _all_finite(run.model):  # the last update comes after the last loss
         raise Diverged(f"the weights hold NaN or infinite values after epoch {epoch}")
-    return float(np.mean(losses))
+    return float(np.mean(run.losses))
 
 
-def checkpoint(model: UNet3d, scores: np.ndarray, best: float, path: str) -> bool:
-    """Save the weights if their mean foreground Dice beats ``best``; True if saved."""
-    if scores[1:].mean() > best:
-        lucid_mlx.save_torch_state_dict(model, path)
-        return True
-    return False
+def _cells(values, names, digits: int, unit: str = "") -> str:
+    return "  ".join(f"{n} {'n/a' if np.isnan(v) else f'{v:.{digits}f}{unit}'}" for n, v in zip(names, values))
 
 
-def dice_line(name: str, scores: np.ndarray, names) -> str:
-    cells = "  ".join(f"{n} {s:.3f}" for n, s in zip(names[1:], scores[1:]))
-    return f"  {name:<9} {cells}  | mean {scores[1:].mean():.3f}"
+def score_lines(name: str, dice: np.ndarray, hd95: np.ndarray, names) -> list[str]:
+    """Two lines: Dice per foreground class and its mean; HD95 per class in mm."""
+    return [f"  {name:<8} Dice   {_cells(dice, names[1:], 3)}  | mean {np.mean(dice):.3f}",
+            f"  {'':<8} HD95   {_cells(hd95, names[1:], 2, ' mm')}"]
 
 
 def _save_nifti(volume: Volume, data: np.ndarray, path: str) -> None:
@@ -290,84 +362,132 @@ def _save_nifti(volume: Volume, data: np.ndarray, path: str) -> None:
     nib.save(nib.Nifti1Image(data, volume.nifti.affine, header), path)
 
 
-def save_outputs(model: UNet3d, volume: Volume, val: Validation, history: list[dict], args) -> None:
+def save_outputs(model, volume: Volume, val: Validation, history: list[dict], args) -> None:
     """The NIfTIs and PNGs of the best weights (already loaded into ``model``)."""
     shown = val.images[0]
     model.eval()
-    prediction = predict(model, shown)
+    prediction = segment(model, shown, args.patch, args.overlap, args.sw_batch)
     _save_nifti(volume, volume.uncrop(prediction), os.path.join(args.out, "prediction.nii.gz"))
     _save_nifti(volume, volume.uncrop(shown), os.path.join(args.out, "input_corrupted.nii.gz"))
     _save_nifti(volume, volume.uncrop(volume.labels), os.path.join(args.out, "labels.nii.gz"))
 
     import figures  # matplotlib is imported only once there is something to draw
     names = volume.class_names
-    figures.slices(shown, volume.labels, prediction, volume.slab, names, os.path.join(args.out, "slices.png"))
-    figures.dice_curves(history, val.baseline, names, os.path.join(args.out, "dice.png"))
+    figures.slices(shown, volume.labels, prediction, volume.slab, names, os.path.join(args.out, "slices.png"),
+                   spacing=volume.spacing)
+    figures.dice_curves(history, val.baseline_dice, names, os.path.join(args.out, "dice.png"))
 
 
-def train(args: argparse.Namespace, volume: Volume) -> dict:
-    """Train, validate and save; returns the summary it also writes to history.json."""
-    start = time.time()
-    mx.set_default_device(mx.gpu if args.device == "gpu" else mx.cpu)
-    mx.random.seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    os.makedirs(args.out, exist_ok=True)
-    names = volume.class_names
+def _json_floats(values) -> list:
+    """NaN (an HD95 with an empty class) as null: history.json stays strict JSON."""
+    return [None if math.isnan(v) else float(v) for v in values]
 
-    val = Validation(volume, args.val_copies, context=args.patch // 2, seed=args.seed)
-    print(f"volume {volume.nifti.shape[:3]} cropped to {volume.image.shape}, classes {', '.join(names)}")
-    print(f"validation slab z {volume.slab[0]}..{volume.slab[1] - 1}, {args.val_copies} corrupted copies")
-    print(dice_line("baseline", val.baseline, names))
 
-    model = UNet3d(1, len(names), args.channels, args.norm)
-    optimizer = build_optimizer(args)
-    step = nn.value_and_grad(model, loss_fn)
-    regions = training_regions(volume.image.shape[2], volume.slab)
-    weights = class_weights(volume, regions)
-
-    history, best = [], -1.0
+def _finish(model, volume, val, run: Run, args, spec: dict, start: float) -> dict:
+    """Rank 0's last part: reload the best weights, write the outputs and history.json."""
     best_path = os.path.join(args.out, "best.safetensors")
-    with tqdm(total=args.epochs * args.steps, desc="training", unit="step", dynamic_ncols=True) as bar:
-        for epoch in range(1, args.epochs + 1):
-            loss = train_epoch(model, step, optimizer, volume, regions, weights, args, rng, bar, epoch)
-            scores = val.score(model)
-            history.append({"epoch": epoch, "loss": loss, "dice": scores.tolist()})
-            saved = checkpoint(model, scores, best, best_path)
-            best = max(best, scores[1:].mean())
-            bar.write(f"epoch {epoch}/{args.epochs}  loss {loss:.4f}{'  (best, saved)' if saved else ''}")
-            bar.write(dice_line("U-Net", scores, names))
-            bar.write(dice_line("baseline", val.baseline, names))
-
     lucid_mlx.load_torch_state_dict(model, best_path)
-    save_outputs(model, volume, val, history, args)
-    best_epoch = max(history, key=lambda h: np.mean(h["dice"][1:]))
+    save_outputs(model, volume, val, run.history, args)
+    best = max(run.history, key=lambda h: np.mean(h["dice"]))
     summary = {
-        "classes": list(names), "baseline_dice": val.baseline.tolist(), "best_epoch": best_epoch["epoch"],
-        "unet_dice": best_epoch["dice"], "seconds": time.time() - start,
-        "peak_memory_gb": mx.get_peak_memory() / 1e9, "history": history, "args": dict(vars(args)),
+        "classes": list(volume.class_names), "network": spec, "ranks": dist.size(),
+        "baseline_dice": val.baseline_dice.tolist(), "baseline_hd95_mm": _json_floats(val.baseline_hd95),
+        "best_epoch": best["epoch"], "unet_dice": best["dice"], "unet_hd95_mm": best["hd95_mm"],
+        "seconds": time.time() - start, "cpu_seconds": time.process_time(),
+        "peak_memory_gb": mx.get_peak_memory() / 1e9, "history": run.history,
+        "args": {k: v for k, v in vars(args).items() if k != "resumed"},
     }
     with open(os.path.join(args.out, "history.json"), "w") as f:
         json.dump(summary, f, indent=1, allow_nan=False)  # strict JSON: a NaN here is a bug, not a value
-    print(f"best epoch {best_epoch['epoch']}: U-Net mean Dice {np.mean(best_epoch['dice'][1:]):.3f} "
-          f"vs baseline {val.baseline[1:].mean():.3f}")
-    print(f"{summary['seconds']:.0f} s, peak MLX memory {summary['peak_memory_gb']:.2f} GB; outputs in {args.out}/")
+    print(f"best epoch {best['epoch']}: U-Net mean Dice {np.mean(best['dice']):.3f} "
+          f"vs baseline {val.baseline_dice.mean():.3f}")
+    print(f"{summary['seconds']:.0f} s ({summary['cpu_seconds']:.0f} s CPU), peak MLX memory "
+          f"{summary['peak_memory_gb']:.2f} GB; outputs in {args.out}/")
     return summary
+
+
+def train(args: argparse.Namespace, volume: Volume, stop: StopFlag) -> dict:
+    """Train, validate and save; returns the summary it also writes to history.json (rank 0; {} elsewhere)."""
+    start = time.time()
+    mx.set_default_device(mx.gpu if args.device == "gpu" else mx.cpu)
+    mx.random.seed(args.seed)
+    main = dist.is_main()
+    if main:
+        os.makedirs(args.out, exist_ok=True)
+    names = volume.class_names
+
+    val = Validation(volume, args.val_copies, args.patch, args.overlap, args.sw_batch, seed=args.seed)
+    dist.main_print(f"volume {volume.nifti.shape[:3]} cropped to {volume.image.shape}, voxels "
+                    f"{'x'.join(f'{s:g}' for s in volume.spacing)} mm, classes {', '.join(names)}")
+    dist.main_print(f"validation slab z {volume.slab[0]}..{volume.slab[1] - 1}, {args.val_copies} corrupted "
+                    f"copies" + (f"; {dist.size()} ranks" if dist.size() > 1 else ""))
+    for line in score_lines("baseline", val.baseline_dice, val.baseline_hd95, names):
+        dist.main_print(line)
+
+    net_args = network_args(args.channels, args.norm, args.res_units, len(names))
+    model = build_network(net_args)
+    if dist.size() > 1:
+        model = SyncBatchNorm3d.convert_sync_batchnorm(model)
+        dist.broadcast_parameters(model)
+    spec = dist.run_on_main(write_spec, os.path.join(args.out, "best.json"), net_args, names, volume.spacing,
+                            args.patch)
+    dist.main_print(f"network: monai.networks.nets.UNet(**{json.dumps(net_args)})")
+    optimizer = build_optimizer(args)
+    regions = training_regions(volume.image.shape[2], volume.slab)
+    loss_fn = build_loss(class_weights(volume, regions))
+    step = nn.value_and_grad(model, lambda m, x, y, scale: loss_fn(m(x), y) * scale)
+    run = Run(args, model, optimizer, np.random.default_rng(args.seed))
+    if args.resumed:
+        run.restore(args.resumed)
+        dist.main_print(f"resumed after epoch {run.epoch}, step {run.step}")
+
+    total = args.epochs * args.steps
+    with tqdm(total=total, initial=run.epoch * args.steps + run.step, desc="training", unit="step",
+              dynamic_ncols=True, disable=not main) as bar:
+        while run.epoch < args.epochs:
+            loss = train_epoch(run, step, volume, regions, args, bar, stop)
+            dice, hd95 = val.score(model)
+            run.epoch, run.step, run.losses = run.epoch + 1, 0, []
+            run.history.append({"epoch": run.epoch, "loss": loss, "dice": dice.tolist(),
+                                "hd95_mm": _json_floats(hd95)})
+            saved = dice.mean() > run.best
+            if saved:
+                run.best = float(dice.mean())
+                dist.run_on_main(lucid_mlx.save_torch_state_dict, model, os.path.join(args.out, "best.safetensors"))
+            run.save()
+            if main:
+                bar.write(f"epoch {run.epoch}/{args.epochs}  loss {loss:.4f}{'  (best, saved)' if saved else ''}")
+                for line in score_lines("U-Net", dice, hd95, names) + score_lines(
+                        "baseline", val.baseline_dice, val.baseline_hd95, names):
+                    bar.write(line)
+            if _agree(0.0, stop.requested)[1] and run.epoch < args.epochs:
+                raise StopRequested(f"after epoch {run.epoch}")
+
+    return dist.run_on_main(_finish, model, volume, val, run, args, spec, start) or {}
 
 
 def main(argv=None) -> dict:
     """Check the options and the data, then train; see ``--help``."""
+    dist.init()
     parser = build_parser()
     args = parse_args(argv, parser)
     try:
         volume = load_volume(args)
     except InputError as e:
         parser.error(str(e))
+    stop = StopFlag()
     try:
-        return train(args, volume)
+        with catch_sigint(stop, announce=dist.is_main()):
+            return train(args, volume, stop)
     except Diverged as e:
         # Exit status 1, not argparse's 2: the options were valid, the run failed.
         raise SystemExit(f"{parser.prog}: training stopped: {e}; try a smaller --lr "
                          f"(nothing non-finite was saved)") from None
+    except StopRequested as e:
+        dist.main_print(f"{parser.prog}: stopped by Ctrl-C at {e}; the checkpoint "
+                        f"{os.path.join(args.out, checkpoint.FILENAME)} is saved: continue with "
+                        f"--out {args.out} --resume")
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

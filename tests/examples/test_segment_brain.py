@@ -3,7 +3,6 @@ checks of options and input files, and its whole pipeline in a tiny setting."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -11,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlx.core as mx
 import numpy as np
 import pytest
 
@@ -20,22 +20,16 @@ pytest.importorskip("tqdm")
 pytest.importorskip("scipy")
 
 import lucid_mlx  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "examples" / "segment_brain"
-# The app's modules import each other as top-level modules, as they do when
-# main.py runs as a script; main.py itself is loaded under a unique name.
-sys.path.insert(0, str(APP))
-_spec = importlib.util.spec_from_file_location("segment_brain_main", APP / "main.py")
-segment_brain = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(segment_brain)
+from segment_brain_app import APP, ROOT, TINY, main_app, subject_args, synthetic_subject  # noqa: E402
 
 import augment  # noqa: E402
 import brain_data  # noqa: E402
+import validation  # noqa: E402
 from metrics import dice_counts, dice_scores  # noqa: E402
+from network import build_network  # noqa: E402
 from threshold_baseline import ThresholdBaseline  # noqa: E402
 
-TINY = ["--patch", "16", "--batch", "1", "--epochs", "2", "--steps", "2", "--channels", "4,8", "--val-copies", "1"]
+segment_brain = main_app
 
 
 def test_template_labels_rules():
@@ -52,6 +46,65 @@ def test_dice_counts_by_hand():
     scores = dice_scores(dice_counts(pred, truth, 4))
     # Class 3 is in neither: Dice 1 by convention, not 0/0.
     np.testing.assert_allclose(scores, [1.0, 2 * 1 / 3, 2 * 3 / 7, 1.0])
+
+
+def test_the_reported_dice_is_the_voxel_count_dice_per_volume():
+    # validation.dice_hd95 scores with lucid_mlx.metrics (MONAI's compute_dice, ignore_empty=False);
+    # per volume it must equal the app's own count-based Dice, absent classes included.
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 3, size=(9, 8, 7))  # class 3 absent from the truth
+    pred = rng.integers(0, 4, size=truth.shape)
+    pred_without_3 = np.where(pred == 3, 0, pred)
+    for p in (pred, pred_without_3):  # class 3 predicted (Dice 0) or not (Dice 1)
+        dice, _ = validation.dice_hd95(p, truth, 4, (1.0, 1.0, 1.0))
+        np.testing.assert_allclose(dice, dice_scores(dice_counts(p, truth, 4))[1:], rtol=1e-6)
+    assert validation.dice_hd95(pred, truth, 4, (1, 1, 1))[0][2] == 0.0
+    assert validation.dice_hd95(pred_without_3, truth, 4, (1, 1, 1))[0][2] == 1.0
+
+
+def _hd95_brute_force(pred, truth, spacing):
+    """Surfaces by erosion, every pairwise distance in mm, the larger 95th percentile of the two directions."""
+    from scipy import ndimage
+
+    def surface(mask):
+        return np.argwhere(mask & ~ndimage.binary_erosion(mask)) * np.asarray(spacing)
+
+    a, b = surface(pred), surface(truth)
+    d = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
+    return max(np.percentile(d.min(1), 95), np.percentile(d.min(0), 95))
+
+
+def test_hd95_is_in_millimetres_of_the_voxel_spacing():
+    truth = np.zeros((14, 12, 10), np.uint8)
+    truth[3:10, 3:9, 2:7] = 1
+    pred = np.zeros_like(truth)
+    pred[4:12, 3:9, 3:9] = 1
+    spacing = (0.9, 1.3, 2.5)
+    _, hd = validation.dice_hd95(pred, truth, 2, spacing)
+    np.testing.assert_allclose(hd[0], _hd95_brute_force(pred == 1, truth == 1, spacing), rtol=1e-5)
+    assert hd[0] > 2.5  # the 2-voxel shift along the 2.5 mm axis is seen in mm, not in voxels
+    # A class missing from the prediction has no HD95 (NaN, shown as n/a), as in MONAI.
+    assert np.isnan(validation.dice_hd95(np.zeros_like(truth), truth, 2, spacing)[1][0])
+
+
+def test_best_weights_load_strictly_into_monai(tiny_run):
+    torch = pytest.importorskip("torch")
+    monai = pytest.importorskip("monai")
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    _, out, _ = tiny_run
+    spec = json.loads((out / "best.json").read_text())
+    assert spec["monai_class"] == "monai.networks.nets.UNet"
+    twin = monai.networks.nets.UNet(**spec["args"])  # the arguments exactly as written
+    twin.load_state_dict(safetensors_torch.load_file(str(out / "best.safetensors")), strict=True)
+    twin.eval()
+    model = build_network(spec["args"])
+    lucid_mlx.load_torch_state_dict(model, str(out / "best.safetensors"))
+    model.eval()
+    x = np.random.default_rng(4).normal(size=(2, 1, 16, 16, 16)).astype(np.float32)
+    with torch.no_grad():
+        expected = twin(torch.from_numpy(x)).numpy()
+    got = np.array(model(mx.array(x)))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_baseline_recovers_separable_classes():
@@ -105,25 +158,12 @@ def _no_bare_constants(name):
 
 
 def _synthetic_subject(tmp_path):
-    """Nested ellipsoids on an oblique, anisotropic grid (so the affine is not trivial)."""
-    shape = (40, 36, 44)
-    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij"))
-    r = np.sqrt(((grid / np.array([0.8, 0.7, 0.9])[:, None, None, None]) ** 2).sum(0))
-    labels = np.select([r < 0.35, r < 0.6, r < 0.85], [3, 2, 1], 0).astype(np.int16)
-    image = np.choose(labels, [0.0, 300.0, 600.0, 800.0]).astype(np.float32)
-    affine = np.array([[1.2, 0.1, 0, -30], [-0.1, 1.2, 0, -40], [0, 0, 2.5, 10], [0, 0, 0, 1]])
-    header = nib.Nifti1Header()
-    header["descrip"] = b"synthetic test subject"
-    nib.save(nib.Nifti1Image(image, affine, header), tmp_path / "t1.nii.gz")
-    nib.save(nib.Nifti1Image(labels, affine), tmp_path / "seg.nii.gz")
-    return affine, shape
+    return synthetic_subject(tmp_path)
 
 
-def test_pipeline_on_a_user_volume_writes_aligned_outputs(tmp_path):
-    affine, shape = _synthetic_subject(tmp_path)
-    out = tmp_path / "out"
-    summary = segment_brain.main(
-        TINY + ["--image", str(tmp_path / "t1.nii.gz"), "--label", str(tmp_path / "seg.nii.gz"), "--out", str(out)])
+def test_pipeline_on_a_user_volume_writes_aligned_outputs(tiny_run):
+    folder, out, summary = tiny_run  # TINY on the synthetic subject (conftest.py)
+    affine, shape = _synthetic_subject(folder)  # rewritten identically: the affine and shape to compare with
 
     pred = nib.load(out / "prediction.nii.gz")
     np.testing.assert_allclose(pred.affine, affine, atol=1e-6)
@@ -140,9 +180,11 @@ def test_pipeline_on_a_user_volume_writes_aligned_outputs(tmp_path):
     assert summary["classes"] == ["background", "label 1", "label 2", "label 3"]
     assert all(0 <= d <= 1 for d in summary["unet_dice"] + summary["baseline_dice"])
 
-    # The saved weights carry PyTorch names and load strictly into a fresh twin.
-    from unet3d import UNet3d
-    keys = lucid_mlx.load_torch_state_dict(UNet3d(1, 4, (4, 8)), str(out / "best.safetensors"))
+    # The saved weights carry PyTorch (MONAI) names and load strictly into a fresh twin.  The twin
+    # was the old hand-written UNet3d(1, 4, (4, 8)); it is now the network best.json describes.
+    spec = json.loads((out / "best.json").read_text())
+    assert spec["args"]["channels"] == [4, 8] and spec["args"]["out_channels"] == 4
+    keys = lucid_mlx.load_torch_state_dict(build_network(spec["args"]), str(out / "best.safetensors"))
     assert keys == ([], [])
 
 
