@@ -37,7 +37,7 @@ from checkpoint import CheckpointError, StopFlag, StopRequested, catch_sigint
 from lucid_mlx import distributed as dist
 from lucid_mlx.losses import DiceCELoss
 from lucid_mlx.nn import SyncBatchNorm3d
-from network import NORMS, build_network, multiple, network_args, segment, write_spec
+from network import NORMS, build_network, network_args, segment, write_spec
 from validation import Validation
 
 import checkpoint
@@ -88,8 +88,8 @@ a larger setting for an Apple-silicon GPU (memory it needs: README.md):
 """
 
 # Options that define a run; --resume takes them from the checkpoint.
-RUN_OPTIONS = ("image", "label", "resolution", "val_copies", "channels", "res_units", "norm", "patch", "batch",
-               "epochs", "steps", "lr", "seed", "overlap", "sw_batch")
+RUN_OPTIONS = ("image", "label", "resolution", "val_copies", "channels", "strides", "res_units", "norm", "patch",
+               "batch", "epochs", "steps", "lr", "seed", "roi", "overlap", "sw_batch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,8 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="corrupted copies of the validation slab scored each epoch (default: %(default)s)")
     model = p.add_argument_group("model (MONAI's UNet)")
     model.add_argument("--channels", default="8,16,32,64", metavar="C1,C2,...",
-                       help="feature channels per U-Net level, finest first; at least 2 levels, each level "
-                            "after the first halves the grid (default: %(default)s)")
+                       help="feature channels per U-Net level, finest first; at least 2 levels "
+                            "(default: %(default)s)")
+    model.add_argument("--strides", metavar="S1,S2,...",
+                       help="each level's stride, one per level after the first (MONAI's strides); 1 keeps a "
+                            "level at the resolution of the one above (default: 1, then 2 for every further "
+                            "level)")
     model.add_argument("--res-units", type=int, default=0, metavar="N",
                        help="residual units per level (MONAI's num_res_units); 0 for plain convolutions "
                             "(default: %(default)s)")
@@ -117,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: %(default)s)")
     training = p.add_argument_group("training")
     training.add_argument("--patch", type=int, default=24, metavar="N",
-                          help="edge of the cubic training patches and of the inference windows, in voxels, "
-                               "a multiple of 2**(levels - 1) (default: %(default)s)")
+                          help="edge of the cubic training patches in voxels, a multiple of the product of "
+                               "the strides (default: %(default)s)")
     training.add_argument("--batch", type=int, default=2, metavar="N",
                           help="patches per step, split across ranks (default: %(default)s)")
     training.add_argument("--epochs", type=int, default=10, metavar="N", help="epochs (default: %(default)s)")
@@ -131,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="random seed, 0 to 2**32 - 1; the same seed and options give the same "
                                "numbers (default: %(default)s)")
     inference = p.add_argument_group("validation (sliding-window inference)")
+    inference.add_argument("--roi", type=int, default=48, metavar="N",
+                           help="edge of the cubic inference windows in voxels, a multiple of the product of "
+                                "the strides (default: %(default)s)")
     inference.add_argument("--overlap", type=float, default=0.5, metavar="F",
                            help="overlap of neighbouring windows, in [0, 1) (default: %(default)s)")
     inference.add_argument("--sw-batch", type=int, default=4, metavar="N",
@@ -148,21 +155,27 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_run_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if (args.image is None) != (args.label is None):
         p.error("--image and --label go together")
-    if isinstance(args.channels, str):
-        try:
-            args.channels = tuple(int(c) for c in args.channels.split(","))
-        except ValueError:
-            p.error(f"--channels must be comma-separated ints, got {args.channels!r}")
-    args.channels = tuple(args.channels)
+    args.channels = _int_list(p, "--channels", args.channels)
     if len(args.channels) < 2:
         p.error(f"--channels needs at least 2 levels (the U-Net pools between levels), got {len(args.channels)}")
     if min(args.channels) < 1:
         p.error(f"--channels must all be >= 1, got {','.join(map(str, args.channels))}")
+    if args.strides is None:
+        args.strides = (1,) + (2,) * (len(args.channels) - 2)
+    args.strides = _int_list(p, "--strides", args.strides)
+    if len(args.strides) != len(args.channels) - 1:
+        p.error(f"--strides needs {len(args.channels) - 1} values for {len(args.channels)} U-Net levels, "
+                f"got {','.join(map(str, args.strides))}")
+    if min(args.strides) < 1:
+        p.error(f"--strides must all be >= 1, got {','.join(map(str, args.strides))}")
     if args.res_units < 0:
         p.error(f"--res-units must be >= 0, got {args.res_units}")
-    factor = 2 ** (len(args.channels) - 1)
-    if args.patch < factor or args.patch % factor:
-        p.error(f"--patch must be a multiple of {factor} for {len(args.channels)} U-Net levels, got {args.patch}")
+    factor = math.prod(args.strides)
+    for name in ("patch", "roi"):
+        size = getattr(args, name)
+        if size < factor or size % factor:
+            p.error(f"--{name} must be a multiple of {factor} for {len(args.channels)} U-Net levels, got {size} "
+                    f"(the product of --strides {','.join(map(str, args.strides))})")
     for name in ("batch", "epochs", "steps", "val_copies", "sw_batch"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -172,6 +185,16 @@ def _check_run_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> 
         p.error(f"--overlap must be in [0, 1), got {args.overlap}")
     if not 0 <= args.seed < 2**32:
         p.error(f"--seed must be in 0 to 2**32 - 1, got {args.seed}")
+
+
+def _int_list(p: argparse.ArgumentParser, option: str, value) -> tuple[int, ...]:
+    """A comma-separated list of ints (or one already parsed, from a checkpoint) as a tuple."""
+    if isinstance(value, str):
+        try:
+            return tuple(int(c) for c in value.split(","))
+        except ValueError:
+            p.error(f"{option} must be comma-separated ints, got {value!r}")
+    return tuple(value)
 
 
 def _given(argv, p: argparse.ArgumentParser) -> set[str]:
@@ -199,7 +222,6 @@ def _adopt_checkpoint(p, args, argv) -> dict:
                     f"leave it out (the run keeps its options) or start a new --out")
     for name in RUN_OPTIONS:
         setattr(args, name, saved[name])
-    args.channels = tuple(args.channels)
     return {"arrays": arrays, "state": state}
 
 
@@ -293,7 +315,7 @@ class Run:
 
     def state(self) -> dict:
         options = {name: getattr(self.args, name) for name in RUN_OPTIONS}
-        options["channels"] = list(options["channels"])
+        options["channels"], options["strides"] = list(options["channels"]), list(options["strides"])
         return {"epoch": self.epoch, "step": self.step, "losses": self.losses, "history": self.history,
                 "best": self.best, "numpy_rng": self.rng.bit_generator.state, "options": options}
 
@@ -366,7 +388,7 @@ def save_outputs(model, volume: Volume, val: Validation, history: list[dict], ar
     """The NIfTIs and PNGs of the best weights (already loaded into ``model``)."""
     shown = val.images[0]
     model.eval()
-    prediction = segment(model, shown, args.patch, args.overlap, args.sw_batch)
+    prediction = segment(model, shown, args.roi, args.overlap, args.sw_batch)
     _save_nifti(volume, volume.uncrop(prediction), os.path.join(args.out, "prediction.nii.gz"))
     _save_nifti(volume, volume.uncrop(shown), os.path.join(args.out, "input_corrupted.nii.gz"))
     _save_nifti(volume, volume.uncrop(volume.labels), os.path.join(args.out, "labels.nii.gz"))
@@ -416,7 +438,7 @@ def train(args: argparse.Namespace, volume: Volume, stop: StopFlag) -> dict:
         os.makedirs(args.out, exist_ok=True)
     names = volume.class_names
 
-    val = Validation(volume, args.val_copies, args.patch, args.overlap, args.sw_batch, seed=args.seed)
+    val = Validation(volume, args.val_copies, args.roi, args.patch // 2, args.overlap, args.sw_batch, seed=args.seed)
     dist.main_print(f"volume {volume.nifti.shape[:3]} cropped to {volume.image.shape}, voxels "
                     f"{'x'.join(f'{s:g}' for s in volume.spacing)} mm, classes {', '.join(names)}")
     dist.main_print(f"validation slab z {volume.slab[0]}..{volume.slab[1] - 1}, {args.val_copies} corrupted "
@@ -424,13 +446,13 @@ def train(args: argparse.Namespace, volume: Volume, stop: StopFlag) -> dict:
     for line in score_lines("baseline", val.baseline_dice, val.baseline_hd95, names):
         dist.main_print(line)
 
-    net_args = network_args(args.channels, args.norm, args.res_units, len(names))
+    net_args = network_args(args.channels, args.strides, args.norm, args.res_units, len(names))
     model = build_network(net_args)
     if dist.size() > 1:
         model = SyncBatchNorm3d.convert_sync_batchnorm(model)
         dist.broadcast_parameters(model)
     spec = dist.run_on_main(write_spec, os.path.join(args.out, "best.json"), net_args, names, volume.spacing,
-                            args.patch)
+                            args.roi)
     dist.main_print(f"network: monai.networks.nets.UNet(**{json.dumps(net_args)})")
     optimizer = build_optimizer(args)
     regions = training_regions(volume.image.shape[2], volume.slab)

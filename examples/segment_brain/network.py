@@ -30,7 +30,8 @@ NORMS = ("batch", "instance", "group")
 SPEC_VERSION = 1
 
 
-def network_args(channels: tuple[int, ...], norm: str, res_units: int, n_classes: int) -> dict:
+def network_args(channels: tuple[int, ...], strides: tuple[int, ...], norm: str, res_units: int,
+                 n_classes: int) -> dict:
     """MONAI ``UNet``'s constructor arguments (plain JSON types) for the example's options."""
     if norm == "group":
         # MONAI's UNet takes one norm for every level, so the group count
@@ -44,7 +45,7 @@ def network_args(channels: tuple[int, ...], norm: str, res_units: int, n_classes
     else:
         norm_arg = "batch"
     return {"spatial_dims": 3, "in_channels": 1, "out_channels": n_classes, "channels": list(channels),
-            "strides": [2] * (len(channels) - 1), "num_res_units": res_units, "norm": norm_arg}
+            "strides": list(strides), "num_res_units": res_units, "norm": norm_arg}
 
 
 def build_network(args: dict) -> UNet:
@@ -53,11 +54,6 @@ def build_network(args: dict) -> UNet:
     if isinstance(kwargs.get("norm"), list):
         kwargs["norm"] = tuple(kwargs["norm"])
     return UNet(**kwargs)
-
-
-def multiple(args: dict) -> int:
-    """What every input size must be a multiple of: the product of the strides."""
-    return math.prod(args["strides"])
 
 
 def write_spec(path: str, args: dict, classes, spacing, roi: int) -> dict:

@@ -84,16 +84,17 @@ class Validation:
         baseline_dice, baseline_hd95: the threshold baseline's mean scores per foreground class.
     """
 
-    def __init__(self, volume: Volume, copies: int, roi: int, overlap: float, sw_batch: int, seed: int):
+    def __init__(self, volume: Volume, copies: int, roi: int, context: int, overlap: float, sw_batch: int,
+                 seed: int):
         rng = np.random.default_rng(seed + 1_000_003)  # apart from the training stream
         self.volume, self.k = volume, len(volume.class_names)
         self.roi, self.overlap, self.sw_batch = roi, overlap, sw_batch
         self.images = [corrupt(volume.image, rng) for _ in range(copies)]
         self.mine = list(dist.shard_indices(copies))
         z0, z1 = volume.slab
-        # Half a window of image context on each side lets windows centred
-        # on the slab's edge slices see past them; only the slab is scored.
-        context = roi // 2
+        # ``context`` slices of image on each side (half a training patch:
+        # what the network saw around a voxel in training) let it see past
+        # the slab's edge slices; only the slab is scored.
         self.window = slice(max(0, z0 - context), min(volume.image.shape[2], z1 + context))
         self.inner = slice(z0 - self.window.start, z1 - self.window.start)
         self.truth = volume.labels[:, :, z0:z1]

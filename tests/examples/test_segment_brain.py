@@ -143,7 +143,13 @@ def test_corrupt_changes_the_image_but_keeps_the_scale():
 
 @pytest.mark.parametrize("argv, message", [
     (["--image", "a.nii.gz"], "--image and --label go together"),
-    (["--patch", "18", "--channels", "4,8,16"], "--patch must be a multiple of 4 for 3 U-Net levels, got 18"),
+    # The old U-Net halved the grid at every level; MONAI's UNet does where --strides says 2.
+    (["--patch", "18", "--channels", "4,8,16", "--strides", "2,2"],
+     "--patch must be a multiple of 4 for 3 U-Net levels, got 18"),
+    (["--roi", "22", "--channels", "4,8,16", "--strides", "2,2"],
+     "--roi must be a multiple of 4 for 3 U-Net levels, got 22"),
+    (["--channels", "4,8,16", "--strides", "2"], "--strides needs 2 values for 3 U-Net levels, got 2"),
+    (["--strides", "1,0,2"], "--strides must all be >= 1, got 1,0,2"),
     (["--channels", "4,x"], "--channels must be comma-separated ints"),
     (["--epochs", "0"], "--epochs must be >= 1, got 0"),
 ])
