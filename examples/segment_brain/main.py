@@ -467,11 +467,16 @@ def train(args: argparse.Namespace, volume: Volume, stop: StopFlag) -> dict:
     with tqdm(total=total, initial=run.epoch * args.steps + run.step, desc="training", unit="step",
               dynamic_ncols=True, disable=not main) as bar:
         while run.epoch < args.epochs:
+            steps, t0, c0 = args.steps - run.step, time.perf_counter(), time.process_time()
             loss = train_epoch(run, step, volume, regions, args, bar, stop)
+            t1, c1 = time.perf_counter(), time.process_time()
             dice, hd95 = val.score(model)
             run.epoch, run.step, run.losses = run.epoch + 1, 0, []
+            # Seconds per step, wall and this process's CPU (user + sys), and the validation's wall seconds.
             run.history.append({"epoch": run.epoch, "loss": loss, "dice": dice.tolist(),
-                                "hd95_mm": _json_floats(hd95)})
+                                "hd95_mm": _json_floats(hd95), "step_seconds": (t1 - t0) / steps,
+                                "step_cpu_seconds": (c1 - c0) / steps,
+                                "validation_seconds": time.perf_counter() - t1})
             saved = dice.mean() > run.best
             if saved:
                 run.best = float(dice.mean())

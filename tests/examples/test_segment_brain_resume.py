@@ -46,8 +46,12 @@ class _StopAtRead:
         self.n = 0
 
 
+TIMINGS = ("step_seconds", "step_cpu_seconds", "validation_seconds")
+
+
 def _outputs(out):
-    history = json.loads((out / "history.json").read_text())["history"]
+    history = [{k: v for k, v in h.items() if k not in TIMINGS}
+               for h in json.loads((out / "history.json").read_text())["history"]]
     arrays, _ = checkpoint.read(str(out / checkpoint.FILENAME))
     best = mx.load(str(out / "best.safetensors"))
     return history, arrays, best

@@ -1,0 +1,58 @@
+"""The brain-segmentation example on several ranks (issue 12): data parallel, the same numbers as one process.
+
+Every rank draws the same global batch of patches and trains on its shard;
+gradients are averaged (``mlx.nn.average_gradients``) and BatchNorm becomes
+SyncBatchNorm3d, so the job follows one process training on the whole
+batch.  The ranks are started by ``tests/distributed/rank_launcher.py``
+(every rank's exit status is checked, and a timeout kills a stuck job).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+pytest.importorskip("nibabel")
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+pytest.importorskip("scipy")
+
+from segment_brain_app import APP, ROOT, TINY, main_app, subject_args, synthetic_subject  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests" / "distributed"))
+from rank_launcher import NUM_RANKS, run_ranks  # noqa: E402
+
+
+def test_ranks_train_as_one_process_on_the_whole_batch(tmp_path):
+    synthetic_subject(tmp_path)
+    # One patch per rank; one validation copy per rank, so every rank scores and the sums are reduced.
+    argv = TINY + subject_args(tmp_path) + ["--batch", str(NUM_RANKS), "--val-copies", str(NUM_RANKS),
+                                            "--overlap", "0.25"]
+    job = run_ranks(APP / "main.py", argv + ["--out", str(tmp_path / "ranks")], timeout=600)
+    main_app.main(argv + ["--out", str(tmp_path / "alone")])
+
+    ranks = json.loads((tmp_path / "ranks" / "history.json").read_text())
+    alone = json.loads((tmp_path / "alone" / "history.json").read_text())
+    assert ranks["ranks"] == NUM_RANKS and alone["ranks"] == 1
+    # Measured with 2 ranks: losses within 2e-7 relative, weights within 1e-6.
+    np.testing.assert_allclose([h["loss"] for h in ranks["history"]], [h["loss"] for h in alone["history"]],
+                               rtol=1e-5)
+    np.testing.assert_allclose(ranks["baseline_dice"], alone["baseline_dice"], rtol=1e-12)
+    np.testing.assert_allclose([h["dice"] for h in ranks["history"]], [h["dice"] for h in alone["history"]],
+                               atol=1e-3)
+    got, expected = (mx.load(str(tmp_path / d / "checkpoint.safetensors")) for d in ("ranks", "alone"))
+    assert sorted(got) == sorted(expected)
+    for key in expected:
+        np.testing.assert_allclose(np.array(got[key]), np.array(expected[key]), rtol=1e-4, atol=1e-5,
+                                   err_msg=key)
+
+    # Rank 0 prints, draws the progress bar and writes; the others stay silent.
+    assert "epoch 2/2" in job.ranks[0].stdout and "training:" in job.ranks[0].stderr
+    for r in job.ranks[1:]:
+        assert r.stdout == "" and "training:" not in r.stderr, r.stderr
+    for name in ("best.safetensors", "best.json", "prediction.nii.gz", "slices.png", "dice.png"):
+        assert (tmp_path / "ranks" / name).is_file(), name
