@@ -78,6 +78,31 @@ def check_bool(value, name: str) -> bool:
     return value
 
 
+def check_float(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
+                below: float | None = None) -> float:
+    """A finite real number (Python or NumPy, not a bool) within the given bounds, as a float."""
+    if not is_number(value):
+        raise TypeError(f"`{name}` must be a number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be finite, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be <= {maximum}, got {value!r}")
+    if below is not None and value >= below:
+        raise ValueError(f"`{name}` must be < {below}, got {value!r}")
+    return value
+
+
+def check_choice(value, name: str, choices: Sequence[str]) -> str:
+    """One of the strings ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"`{name}` must be one of {options}, got {value!r}")
+    return value
+
+
 def check_eps(eps) -> float:
     """A non-negative number, not NaN (``batch_norm`` further needs it positive to train)."""
     if not is_number(eps) or not eps >= 0:
