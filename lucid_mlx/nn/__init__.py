@@ -1,10 +1,13 @@
 """NCDHW neural-network layers with PyTorch's semantics, as ``mlx.nn.Module``s."""
 
 from . import functional
+from .activation import LeakyReLU, LogSoftmax, PReLU, SELU, Softmax
+from .container import Sequential
 from .conv import Conv3d
 from .conv_transpose import ConvTranspose3d
 from .dropout import Dropout3d
 from .normalization import BatchNorm3d, GroupNorm, InstanceNorm3d
+from .padding import CircularPad3d, ConstantPad3d, ReflectionPad3d, ReplicationPad3d, ZeroPad3d
 from .pooling import AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, MaxPool3d
 from .upsampling import Upsample
 
@@ -21,4 +24,15 @@ __all__ = [
     "GroupNorm",
     "Upsample",
     "Dropout3d",
+    "Sequential",
+    "PReLU",
+    "LeakyReLU",
+    "SELU",
+    "Softmax",
+    "LogSoftmax",
+    "ConstantPad3d",
+    "ZeroPad3d",
+    "ReflectionPad3d",
+    "ReplicationPad3d",
+    "CircularPad3d",
 ]

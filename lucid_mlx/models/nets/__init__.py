@@ -1,0 +1,3 @@
+"""MONAI's 3-D networks on MLX, one file per MONAI file."""
+
+__all__: list[str] = []

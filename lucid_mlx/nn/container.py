@@ -1,0 +1,118 @@
+"""``Sequential``: a chain of modules whose state_dict names are PyTorch's."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator, Union
+
+import mlx.core as mx
+import mlx.nn as nn
+
+
+class Sequential(nn.Module):
+    r"""Applies its child modules in order, as ``torch.nn.Sequential``.
+
+    Children are stored under their names ("0", "1", ... or the keys of an
+    ``OrderedDict``), so a parameter is ``0.weight`` or ``conv.weight`` in
+    :func:`lucid_mlx.torch_state_dict`, exactly PyTorch's key, where
+    ``mlx.nn.Sequential`` would name it ``layers.0.weight``.
+
+    Integer indices count the children in order, as in PyTorch; this is also
+    how ``Module.update`` reaches children named "0", "1", ... when it is
+    handed the lists that ``mlx.utils.tree_unflatten`` makes of them.
+
+    Args:
+        *args: Modules, named "0", "1", ...; or a single ``OrderedDict``
+            (or ``dict``) of names to modules.
+
+    Example:
+        >>> from collections import OrderedDict
+        >>> from lucid_mlx import nn
+        >>> block = nn.Sequential(OrderedDict(conv=nn.Conv3d(1, 4, 3), act=nn.PReLU(4)))
+        >>> sorted(lucid_mlx.torch_state_dict(block))
+        ['act.weight', 'conv.bias', 'conv.weight']
+        >>> block[0] is block.conv
+        True
+    """
+
+    def __init__(self, *args: Union[nn.Module, "OrderedDict[str, nn.Module]"]):
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], dict) and not isinstance(args[0], nn.Module):
+            for name, module in args[0].items():
+                self.add_module(name, module)
+        else:
+            for i, module in enumerate(args):
+                self.add_module(str(i), module)
+
+    def add_module(self, name: str, module: nn.Module) -> None:
+        """Append ``module`` under ``name`` (replacing a child of that name in place)."""
+        if not isinstance(name, str):
+            raise TypeError(f"`name` must be a str, got {name!r} ({type(name).__name__})")
+        if not name or "." in name:
+            raise ValueError(f"`name` must be a non-empty string without '.', got {name!r}")
+        if name.startswith("_"):
+            # MLX skips "_"-prefixed keys in parameters(): the child would vanish from state_dicts.
+            raise ValueError(f"`name` must not start with '_', got {name!r}")
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"Sequential children must be mlx.nn.Modules, got {type(module).__name__} "
+                            f"for {name!r}")
+        if name in self or hasattr(type(self), name):
+            if not isinstance(self.get(name), nn.Module):
+                raise ValueError(f"`name` {name!r} is already an attribute of {type(self).__name__}")
+        self[name] = module
+
+    def append(self, module: nn.Module) -> "Sequential":
+        """Append ``module`` under the next integer name."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def _names(self) -> list[str]:
+        return [k for k, v in dict.items(self) if isinstance(v, nn.Module)]
+
+    def _index(self, idx: int) -> str:
+        names = self._names()
+        if not -len(names) <= idx < len(names):
+            raise IndexError(f"index {idx} is out of range for a Sequential of {len(names)} modules")
+        return names[idx]
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return Sequential(OrderedDict((n, dict.__getitem__(self, n)) for n in self._names()[key]))
+        if isinstance(key, int) and not isinstance(key, bool):
+            key = self._index(key)
+        return dict.__getitem__(self, key)
+
+    def __setitem__(self, key, value):
+        if isinstance(key, int) and not isinstance(key, bool):
+            key = self._index(key)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key):
+        if isinstance(key, int) and not isinstance(key, bool):
+            key = self._index(key)
+        dict.__delitem__(self, key)
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self) -> Iterator[nn.Module]:
+        # PyTorch iterates over the modules; dict iteration (keys) stays
+        # available as keys() for MLX's own tree walks.
+        return iter([dict.__getitem__(self, n) for n in self._names()])
+
+    def __call__(self, x: mx.array) -> mx.array:
+        for module in self:
+            x = module(x)
+        return x
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}("]
+        for name in self._names():
+            child = repr(dict.__getitem__(self, name)).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child}")
+        extra = self._extra_repr()
+        if len(lines) == 1:
+            return f"{type(self).__name__}({extra})"
+        if extra:
+            lines.insert(1, f"  {extra}")
+        return "\n".join(lines) + "\n)"
