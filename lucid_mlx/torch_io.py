@@ -111,7 +111,8 @@ def torch_names(model: nn.Module) -> dict[str, str]:
     included) gets the name PyTorch's ``state_dict()`` and
     ``named_parameters()`` give it.  Alias names (see the module docstring)
     are not listed: a shared module's weights appear once, under the name
-    PyTorch's ``named_parameters()`` reports.
+    the lucid_mlx model registers them by (``to_torch_names(...,
+    aliases=True)`` lists both).
 
     Example:
         >>> torch_names(model)["body.layers.0.weight"]
@@ -160,8 +161,8 @@ def _aliases(model: nn.Module) -> list[tuple[str, str]]:
     sequential = {name for name, m in model.named_modules() if isinstance(m, nn.Sequential)}
     pairs = []
     for path, module in model.named_modules():
-        declare = getattr(type(module), "torch_aliases", None)
-        if declare is None:
+        # A module held privately (a second use of a registered one) has no names of its own.
+        if not hasattr(type(module), "torch_aliases") or any(p.startswith("_") for p in path.split(".")):
             continue
         declared = module.torch_aliases()
         if not isinstance(declared, Mapping):
