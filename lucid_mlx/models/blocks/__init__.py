@@ -3,5 +3,14 @@
 from .acti_norm import ADN
 from .activation import GEGLU, MemoryEfficientSwish, Mish, Swish
 from .convolutions import Convolution, ResidualUnit
+from .dynunet_block import UnetBasicBlock, UnetOutBlock, UnetResBlock, UnetUpBlock, get_conv_layer
+from .mlp import MLPBlock
+from .patchembedding import PatchEmbeddingBlock
+from .selfattention import SABlock
+from .transformerblock import TransformerBlock
+from .unetr_block import UnetrBasicBlock, UnetrPrUpBlock, UnetrUpBlock
 
-__all__ = ["ADN", "Convolution", "GEGLU", "MemoryEfficientSwish", "Mish", "ResidualUnit", "Swish"]
+__all__ = ["ADN", "Convolution", "GEGLU", "MemoryEfficientSwish", "Mish", "ResidualUnit", "Swish",
+           "MLPBlock", "PatchEmbeddingBlock", "SABlock", "TransformerBlock",
+           "UnetBasicBlock", "UnetOutBlock", "UnetResBlock", "UnetUpBlock", "get_conv_layer",
+           "UnetrBasicBlock", "UnetrPrUpBlock", "UnetrUpBlock"]
