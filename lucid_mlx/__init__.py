@@ -1,7 +1,16 @@
 """lucid_mlx: PyTorch's Conv3d and an NCDHW 3-D toolkit on Apple's MLX."""
 
 from . import distributed, models, nn
-from .torch_io import IncompatibleKeys, load_torch_state_dict, save_torch_state_dict, torch_state_dict
+from .torch_io import (
+    IncompatibleKeys,
+    KeyReport,
+    check_torch_state_dict,
+    load_torch_state_dict,
+    save_torch_state_dict,
+    to_torch_names,
+    torch_names,
+    torch_state_dict,
+)
 from .workspace import get_workspace_limit, reset_workspace_limit, set_workspace_limit
 
 __version__ = "0.1.0"
@@ -14,6 +23,10 @@ __all__ = [
     "load_torch_state_dict",
     "save_torch_state_dict",
     "torch_state_dict",
+    "KeyReport",
+    "check_torch_state_dict",
+    "to_torch_names",
+    "torch_names",
     "get_workspace_limit",
     "reset_workspace_limit",
     "set_workspace_limit",
