@@ -1,6 +1,8 @@
 """lucid_mlx: PyTorch's Conv3d and an NCDHW 3-D toolkit on Apple's MLX."""
 
 from . import distributed, nn
+from .ops.autotune import autotuning, get_autotune, set_autotune
+from .ops.autotune import save_cache as save_autotune_cache
 from .torch_io import IncompatibleKeys, load_torch_state_dict, save_torch_state_dict, torch_state_dict
 from .workspace import get_workspace_limit, reset_workspace_limit, set_workspace_limit
 
@@ -16,5 +18,9 @@ __all__ = [
     "get_workspace_limit",
     "reset_workspace_limit",
     "set_workspace_limit",
+    "autotuning",
+    "get_autotune",
+    "set_autotune",
+    "save_autotune_cache",
     "__version__",
 ]
