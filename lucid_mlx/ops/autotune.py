@@ -139,11 +139,16 @@ def remember(key: str, winner: str, seconds: dict[str, float | None] | None = No
     _table[key] = Measurement(winner, dict(seconds or {winner: None}), source)
 
 
-def reset() -> None:
-    """Forget every choice and the cache file read (for tests)."""
+def reset(read_cache: bool = True) -> None:
+    """Forget every choice of this process (for tests, and to measure afresh).
+
+    Args:
+        read_cache: Whether later lookups may read the cache file; False
+            makes every new signature be measured.
+    """
     global _stored
     _table.clear()
-    _stored = None
+    _stored = None if read_cache else {}
 
 
 def save_cache(path: str | Path | None = None) -> Path:
