@@ -85,7 +85,8 @@ def _line(row: dict) -> str:
 
 def format_table(rows: list[dict]) -> str:
     """Markdown: one line per case, dtype and role."""
-    head = ["layer", "dtype", "role", "candidates (median)", "winner", "winner / default", "first call"]
+    head = ["layer", "dtype", "role", "candidates (median)", "winner", "winner / default",
+            "tuning (both roles)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         only = len(row["seconds"]) == 1 and None in row["seconds"].values()

@@ -10,7 +10,8 @@ variable), and the default, off.
 With autotuning on, the first time :mod:`.dispatch` meets a signature (a
 string naming device, dtype, shapes, geometry, role and the candidates) it
 runs each candidate :data:`WARMUP` times untimed and :data:`REPEATS` times
-timed, each run evaluated with ``mx.eval``, and remembers the candidate with
+timed (once only if that run is :data:`SLOWER` times the best median so
+far), each run evaluated with ``mx.eval``, and remembers the candidate with
 the smallest median for the rest of the process.  Candidates run on fresh
 inputs (:func:`.candidates.trial`), so the caller's result is always the
 chosen candidate's own computation.  A candidate that raises while timed is
@@ -44,6 +45,11 @@ from . import autotune_cache
 ENV_VAR = "LUCID_MLX_AUTOTUNE"
 WARMUP = 1
 REPEATS = 3
+# A candidate whose first timed run takes more than this many times the
+# best median so far is not run again: on the CPU here most of a first
+# call's cost was such candidates (per-group pieces at 5-18x the depthwise
+# sums' time), and a repeat cannot make up a factor of 2.
+SLOWER = 2.0
 _TRUE = ("1", "true", "on", "yes")
 _FALSE = ("0", "false", "off", "no")
 
@@ -187,14 +193,18 @@ def _evaluate(result: object) -> None:
         raise
 
 
-def _median(run: Callable[[], object]) -> float:
+def _median(run: Callable[[], object], best: float | None) -> float:
+    """Median of REPEATS timed runs after WARMUP untimed ones; one timed run
+    when it already takes more than SLOWER times the ``best`` median so far."""
     for _ in range(WARMUP):
         _evaluate(run())
-    times = []
+    times: list[float] = []
     for _ in range(REPEATS):
         start = clock()
         _evaluate(run())
         times.append(clock() - start)
+        if best is not None and times[0] > SLOWER * best:
+            break
     return statistics.median(times)
 
 
@@ -203,8 +213,9 @@ def _measure(options: Sequence[C], labels: list[str],
     """Time every option; None when timing is impossible here or every option failed."""
     seconds: dict[str, float | None] = {}
     for option, label in zip(options, labels):
+        timed = [t for t in seconds.values() if t is not None]
         try:
-            seconds[label] = _median(step(option))
+            seconds[label] = _median(step(option), min(timed) if timed else None)
         except _Untimeable:
             return None
         except Exception as error:  # noqa: BLE001 - a failing candidate is a result, not a crash

@@ -143,12 +143,13 @@ def run_backward(candidate: Candidate, x: mx.array, w: mx.array, cot: mx.array,
                                          cot, *call.geometry)
 
 
-def trial(candidates: Sequence[Candidate], role: str, call: Call,
-          dtype: mx.Dtype) -> Callable[[Candidate], Callable[[], object]]:
+def trial(role: str, call: Call, dtype: mx.Dtype,
+          w_dtype: mx.Dtype | None = None) -> Callable[[Candidate], Callable[[], object]]:
     """For timing: a function giving, per candidate, one run of ``role`` on fresh inputs.
 
-    The inputs are random arrays of the call's shapes and dtype, made once
-    and shared by the candidates: timing never touches the caller's arrays
+    The inputs are random arrays of the call's shapes and dtypes (the
+    weight's is ``w_dtype``, default ``dtype``), made once and shared by
+    the candidates: timing never touches the caller's arrays
     or graph, so it cannot change what the call returns (and it works
     inside ``mx.grad``, where the caller's arrays are tracers).  They cost
     one more input, weight and (backward) output in memory while timing.
@@ -160,7 +161,7 @@ def trial(candidates: Sequence[Candidate], role: str, call: Call,
             keys = mx.random.split(mx.random.key(0), 3)
             n = call.x_shape[0]
             fresh["x"] = mx.random.normal(call.x_shape, key=keys[0]).astype(dtype)
-            fresh["w"] = mx.random.normal(call.w_shape, key=keys[1]).astype(dtype)
+            fresh["w"] = mx.random.normal(call.w_shape, key=keys[1]).astype(w_dtype or dtype)
             if role == "backward":
                 out_shape = (n, call.w_shape[0], *call.out_size)
                 fresh["cot"] = mx.random.normal(out_shape, key=keys[2]).astype(dtype)

@@ -392,7 +392,7 @@ def conv3d_plan(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -
     for role, (found, labels) in options.items():
         chosen.append(autotune.choose(
             lambda role=role, labels=labels: _signature(x, w, call, role, labels), found, labels,
-            candidates.trial(found, role, call, x.dtype)))
+            candidates.trial(role, call, x.dtype, w.dtype)))
     return candidates.assemble(chosen[0], chosen[1], call)
 
 
