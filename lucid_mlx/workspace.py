@@ -87,7 +87,8 @@ def default_workspace_limit() -> int:
     """The budget when none is set: it follows the device the convolutions run on.
 
     On the CPU, 256 MiB (chosen on a 24 GB machine: the 1x32x64^3 layer
-    then runs in 8-plane pieces at 1.13x the unsplit time).  On Metal, an
+    then peaks at 274 MiB instead of 2.8 GB in the unsplit time, see the
+    README's memory table).  On Metal, an
     eighth of the GPU's recommended working set (MLX's
     ``max_recommended_working_set_size``, reported as 75-80% of the
     unified memory), never less than 256 MiB: about 1.4 GiB on a 16 GB Mac

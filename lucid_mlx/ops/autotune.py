@@ -242,11 +242,13 @@ def choose(key: Callable[[], str], options: Sequence[C], labels: Sequence[str],
     if len(options) == 1 or not enabled():
         return options[0]
     signature = key()
-    with _lock:
-        found = _table.get(signature) or _cached(signature)
-        if found is None:
-            found = _measure(options, list(labels), step)
+    found = _table.get(signature)
+    if found is None:
+        with _lock:  # another thread may have measured it meanwhile
+            found = _table.get(signature) or _cached(signature)
             if found is None:
-                return options[0]
-        _table[signature] = found
+                found = _measure(options, list(labels), step)
+                if found is None:
+                    return options[0]
+            _table[signature] = found
     return options[list(labels).index(found.winner)] if found.winner in labels else options[0]

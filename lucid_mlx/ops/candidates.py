@@ -6,23 +6,24 @@ measurement, :mod:`.autotune`):
 * ``forward``: the output;
 * ``backward``: both first-order gradients for one cotangent.  They are one
   role, not two, because that is the unit the code runs: a conv3d's vjp
-  returns both gradients from one call of ``path.grads`` (the weight
-  gradient of the first layer is computed even when its input gradient is
-  not needed), and the splitter cuts one backward piece for both.  The
+  returns both gradients from one call of ``path.grads`` (the input
+  gradient of a network's first layer is computed although nothing needs
+  it), and the splitter cuts one backward piece for both.  The
   second-order maps (input gradient alone, weight gradient alone, see
   :mod:`.derivatives`) follow the backward choice.
 
 A :class:`Candidate` is a path and, when the call runs piece by piece, the
 pieces.  Within a role every candidate computes the same map, so choosing
 among them changes speed and rounding, never what is computed.  When a role
-fits the workspace budget it runs whole: splitting a call that fits only
-adds copies and per-piece launches (1.13x the time of the unsplit dense
-64^3 layer on the CPU at 8-plane pieces), and an unsplit dense layer keeps
-MLX's own convolution, which shapeless ``mx.compile`` needs.  When it does
-not fit, the candidates are the pieces sized for the budget and for
-:data:`BUDGET_SHARES` of it (smaller pieces, so never above the budget):
-which piece size is fastest depends on the device's caches and launch
-overheads.
+fits the workspace budget it runs whole: pieces exist to bound memory, a
+call that fits would only add per-piece evaluations and copies, and an
+unsplit dense layer keeps MLX's own convolution, which shapeless
+``mx.compile`` needs.  When it does not fit, the candidates are the pieces
+sized for the budget and for :data:`BUDGET_SHARES` of it (smaller pieces,
+so never above the budget): which piece size is fastest depends on the
+device's caches and launch overheads (on the CPU here the 2x64x32^3
+grouped layer's backward took 7.0 s in 5-plane pieces, 8.6 s in 14-plane
+ones and 10.8 s plane by plane).
 """
 
 from __future__ import annotations
