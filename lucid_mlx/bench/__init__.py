@@ -3,11 +3,14 @@
 Run ``python -m lucid_mlx.bench --help``.  :func:`collect` returns the same
 report as a dict (what ``--json`` writes): the environment (machine, MLX
 version and device, thread counts) and one row per case, dtype, pass and
-implementation.
+implementation.  lucid_mlx rows say which candidates the dispatcher ran;
+with ``autotune=True`` every candidate is timed first and
+:func:`format_candidates` tabulates the times.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib.util
 import os
@@ -19,7 +22,7 @@ import mlx.core as mx
 from .cases import CASES, EXTRA_CASES, Case, lookup
 from .runner import run_mlx, run_torch
 
-__all__ = ["CASES", "EXTRA_CASES", "Case", "collect", "environment", "format_table"]
+__all__ = ["CASES", "EXTRA_CASES", "Case", "collect", "environment", "format_candidates", "format_table"]
 
 
 def _cpu_name() -> str:
@@ -48,6 +51,7 @@ def environment(device: str = "cpu", torch_threads: int = 1) -> dict:
         "mlx_device": device,
         "metal_available": mx.metal.is_available(),
         "workspace_limit": lucid_mlx.get_workspace_limit(),
+        "autotune": lucid_mlx.get_autotune(),
         "torch": torch_version,
         "torch_threads": torch_threads,
         "machine": f"{platform.system()} {platform.machine()}, {_cpu_name()}",
@@ -63,8 +67,21 @@ def _torch_device(device: str) -> str:
 def collect(cases: list[str] | None = None, dtypes=("float32", "float16"), modes=("fwd", "fwd+bwd"),
             impls=("lucid_mlx", "mx.conv3d", "torch"), device: str = "cpu", repeats: int = 3,
             warmup: int = 1, torch_threads: int = 1, torch_memory: bool = False,
-            progress: Callable[[str], None] | None = None) -> dict:
-    """Run the cases and return the report (see the module docstring)."""
+            progress: Callable[[str], None] | None = None, autotune: bool | None = None) -> dict:
+    """Run the cases and return the report (see the module docstring).
+
+    ``autotune`` switches autotuning on or off for the run; None leaves the
+    switch as it is (``LUCID_MLX_AUTOTUNE``, ``set_autotune``).
+    """
+    import lucid_mlx
+
+    with lucid_mlx.autotuning(autotune) if autotune is not None else contextlib.nullcontext():
+        return _collect(cases, dtypes, modes, impls, device, repeats, warmup, torch_threads,
+                        torch_memory, progress)
+
+
+def _collect(cases, dtypes, modes, impls, device, repeats, warmup, torch_threads, torch_memory,
+             progress) -> dict:
     selected = lookup(list(cases) if cases else None)
     env = environment(device, torch_threads)
     rows = []
@@ -112,7 +129,8 @@ def _line(row: dict) -> str:
     text = f"{row['case']:>11} {row['dtype']:>8} {row['mode']:>7} {row['impl']:>9}: "
     if row.get("error"):
         return text + row["error"]
-    return text + f"{_fmt_time(row['median_s'])}, peak {_fmt_mem(row['peak_bytes'])}"
+    text += f"{_fmt_time(row['median_s'])}, peak {_fmt_mem(row['peak_bytes'])}"
+    return text + (f" ({row['ran']})" if row.get("ran") else "")
 
 
 def format_table(report: dict) -> str:
@@ -123,6 +141,8 @@ def format_table(report: dict) -> str:
         head += [f"{impl} time", f"{impl} peak"]
     if "lucid_mlx" in impls and "torch" in impls:
         head.append("lucid/torch")
+    if "lucid_mlx" in impls:
+        head.append("lucid_mlx ran")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     groups: dict[tuple, dict] = {}
     for r in report["results"]:
@@ -141,5 +161,31 @@ def format_table(report: dict) -> str:
             a, b = by_impl.get("lucid_mlx", {}), by_impl.get("torch", {})
             ok = a.get("median_s") and b.get("median_s")
             cells.append(f"{a['median_s'] / b['median_s']:.1f}x" if ok else "-")
+        if "lucid_mlx" in impls:
+            cells.append(by_impl.get("lucid_mlx", {}).get("ran") or "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def format_candidates(report: dict) -> str:
+    """A markdown table of autotuning's candidate times: one line per case, dtype, role and candidate.
+
+    ``vs default`` is each candidate's median over the default rule's
+    candidate (the first listed); the chosen one is marked.
+    """
+    head = ["layer", "dtype", "role", "candidate", "median", "vs default", "chosen"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    seen = set()
+    for r in report["results"]:
+        for role, found in (r.get("candidates") or {}).items():
+            if (r["case"], r["dtype"], role) in seen:
+                continue
+            seen.add((r["case"], r["dtype"], role))
+            default = next(iter(found["seconds"].values()))
+            for label, seconds in found["seconds"].items():
+                ratio = f"{seconds / default:.2f}x" if seconds is not None and default else "-"
+                cells = [report["cases"][r["case"]]["layer"], r["dtype"], role, label,
+                         _fmt_time(seconds) if seconds is not None else "failed", ratio,
+                         "yes" if label == found["winner"] else ""]
+                lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) if len(lines) > 2 else "(no candidate was timed: autotuning was off)"
