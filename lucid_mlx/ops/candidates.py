@@ -16,9 +16,8 @@ A :class:`Candidate` is a path and, when the call runs piece by piece, the
 pieces.  Within a role every candidate computes the same map, so choosing
 among them changes speed and rounding, never what is computed.  When a role
 fits the workspace budget it runs whole: pieces exist to bound memory, a
-call that fits would only add per-piece evaluations and copies, and an
-unsplit dense layer keeps MLX's own convolution, which shapeless
-``mx.compile`` needs.  When it does not fit, the candidates are the pieces
+call that fits would only add per-piece evaluations and copies.  When it
+does not fit, the candidates are the pieces
 sized for the budget and for :data:`BUDGET_SHARES` of it (smaller pieces,
 so never above the budget): which piece size is fastest depends on the
 device's caches and launch overheads (on the CPU here the 2x64x32^3
