@@ -4,6 +4,7 @@ from .acti_norm import ADN
 from .activation import GEGLU, MemoryEfficientSwish, Mish, Swish
 from .convolutions import Convolution, ResidualUnit
 from .dynunet_block import UnetBasicBlock, UnetOutBlock, UnetResBlock, UnetUpBlock, get_conv_layer
+from .mednext_block import MedNeXtBlock, MedNeXtDownBlock, MedNeXtOutBlock, MedNeXtUpBlock
 from .mlp import MLPBlock
 from .patchembedding import PatchEmbeddingBlock
 from .selfattention import SABlock
@@ -13,4 +14,5 @@ from .unetr_block import UnetrBasicBlock, UnetrPrUpBlock, UnetrUpBlock
 __all__ = ["ADN", "Convolution", "GEGLU", "MemoryEfficientSwish", "Mish", "ResidualUnit", "Swish",
            "MLPBlock", "PatchEmbeddingBlock", "SABlock", "TransformerBlock",
            "UnetBasicBlock", "UnetOutBlock", "UnetResBlock", "UnetUpBlock", "get_conv_layer",
-           "UnetrBasicBlock", "UnetrPrUpBlock", "UnetrUpBlock"]
+           "UnetrBasicBlock", "UnetrPrUpBlock", "UnetrUpBlock",
+           "MedNeXtBlock", "MedNeXtDownBlock", "MedNeXtOutBlock", "MedNeXtUpBlock"]
