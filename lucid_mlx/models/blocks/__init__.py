@@ -6,7 +6,7 @@ from .convolutions import Convolution, ResidualUnit
 from .dynunet_block import UnetBasicBlock, UnetOutBlock, UnetResBlock, UnetUpBlock, get_conv_layer
 from .mednext_block import MedNeXtBlock, MedNeXtDownBlock, MedNeXtOutBlock, MedNeXtUpBlock
 from .mlp import MLPBlock
-from .patchembedding import PatchEmbeddingBlock
+from .patchembedding import PatchEmbed, PatchEmbeddingBlock
 from .selfattention import SABlock
 from .transformerblock import TransformerBlock
 from .unetr_block import UnetrBasicBlock, UnetrPrUpBlock, UnetrUpBlock
@@ -15,4 +15,4 @@ __all__ = ["ADN", "Convolution", "GEGLU", "MemoryEfficientSwish", "Mish", "Resid
            "MLPBlock", "PatchEmbeddingBlock", "SABlock", "TransformerBlock",
            "UnetBasicBlock", "UnetOutBlock", "UnetResBlock", "UnetUpBlock", "get_conv_layer",
            "UnetrBasicBlock", "UnetrPrUpBlock", "UnetrUpBlock",
-           "MedNeXtBlock", "MedNeXtDownBlock", "MedNeXtOutBlock", "MedNeXtUpBlock"]
+           "MedNeXtBlock", "MedNeXtDownBlock", "MedNeXtOutBlock", "MedNeXtUpBlock", "PatchEmbed"]
