@@ -1,6 +1,6 @@
 """lucid_mlx: PyTorch's Conv3d and an NCDHW 3-D toolkit on Apple's MLX."""
 
-from . import nn
+from . import models, nn
 from .torch_io import (
     IncompatibleKeys,
     KeyReport,
@@ -16,6 +16,7 @@ from .workspace import get_workspace_limit, reset_workspace_limit, set_workspace
 __version__ = "0.1.0"
 
 __all__ = [
+    "models",
     "nn",
     "IncompatibleKeys",
     "load_torch_state_dict",

@@ -18,11 +18,10 @@ Two naming differences are bridged here:
   declaring module).  Loading accepts either name (both must agree when
   both are given); saving writes both, so PyTorch loads the file strictly.
 
-Loading also takes the checkpoints people have: ``{"state_dict": ...}``-style
-wrappers and DataParallel's ``module.`` prefix are removed, and the result
-says so.  Only ``.pt``/``.pth``/``.bin`` files need torch.  ``.safetensors``
-files are read with ``mx.load`` rather than ``safetensors.numpy`` because
-NumPy has no bfloat16 and half-precision checkpoints are common.
+Loading also takes the checkpoints people have (``lucid_mlx._checkpoint``):
+``{"state_dict": ...}``-style wrappers and DataParallel's ``module.`` prefix
+are removed, and the result says so.  A key mismatch is reported by group,
+short enough to read (``lucid_mlx._torch_keys``).
 """
 
 from __future__ import annotations
@@ -34,9 +33,9 @@ from typing import Any, Mapping, NamedTuple, Union
 
 import mlx.core as mx
 import mlx.nn as nn
-import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
 
+from ._checkpoint import read_state_dict
 from ._torch_keys import KeyReport, compare_keys
 
 __all__ = [
@@ -51,14 +50,6 @@ __all__ = [
 ]
 
 Source = Union[Mapping[str, Any], str, "os.PathLike[str]"]
-
-_TORCH_SUFFIXES = (".pt", ".pth", ".bin")
-# Keys under which training scripts store the weights (PyTorch Lightning and most
-# scripts: state_dict; MONAI bundles: model; MONAI tutorials: net/network; nnU-Net v2:
-# network_weights), in the order they are tried.
-_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "network_weights", "net", "network")
-# Prefixes of wrapped modules: DataParallel / DistributedDataParallel, torch.compile.
-_WRAPPER_PREFIXES = {"module.": "DataParallel/DistributedDataParallel", "_orig_mod.": "torch.compile"}
 
 
 class _Keys(NamedTuple):
@@ -75,7 +66,7 @@ class IncompatibleKeys(_Keys):
         missing_keys: PyTorch names the model has but the source lacks.
         unexpected_keys: names in the source that the model does not have.
         unwrapped: what was removed from the source before matching, e.g.
-            ``("checkpoint['state_dict']", "prefix 'module.' (DataParallel/...)")``.
+            ``("the wrapper checkpoint['state_dict']", "the prefix 'module.' (DataParallel/...)")``.
     """
 
     unwrapped: tuple[str, ...]
@@ -201,94 +192,6 @@ def _shared_modules(model: nn.Module) -> list[tuple[str, str]]:
     return [(a, b) for a, b in pairs if not any(b.startswith(top + ".") for _, top in pairs)]
 
 
-# ---- reading ----------------------------------------------------------------------
-
-def _to_mx(value: Any, key: str) -> mx.array:
-    """One state_dict entry (torch tensor, NumPy array or mx.array) as an mx.array."""
-    if isinstance(value, mx.array):
-        return value
-    if isinstance(value, np.ndarray):
-        return mx.array(value)
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch.Tensor, without importing torch
-        tensor = value.detach().cpu()
-        if str(tensor.dtype) == "torch.bfloat16":
-            # NumPy cannot hold bfloat16: widen exactly, then narrow in MLX.
-            return mx.array(tensor.float().numpy()).astype(mx.bfloat16)
-        return mx.array(tensor.numpy())
-    raise TypeError(
-        f"state_dict entry {key!r} must be a torch.Tensor, numpy.ndarray or mlx.core.array, "
-        f"got {type(value).__name__}"
-    )
-
-
-def _unwrap(source: Mapping, model_names: set[str]) -> tuple[Mapping, list[str]]:
-    """Strip checkpoint wrappers and wrapper prefixes, saying what was removed."""
-    steps: list[str] = []
-    inner = "checkpoint"
-    while (key := next((k for k in _WRAPPER_KEYS if isinstance(source.get(k), Mapping)), None)):
-        inner += f"[{key!r}]"
-        source = source[key]
-    if inner != "checkpoint":
-        steps.append(f"the wrapper {inner}")
-    for prefix, origin in _WRAPPER_PREFIXES.items():
-        keys = [str(k) for k in source]
-        if keys and all(k.startswith(prefix) for k in keys) and not any(
-                n.startswith(prefix) for n in model_names):
-            source = {str(k)[len(prefix):]: v for k, v in source.items()}
-            steps.append(f"the prefix {prefix!r} ({origin})")
-    return source, steps
-
-
-def _load_file(path: str) -> Mapping:
-    if os.path.isdir(path):
-        raise ValueError(f"`source` {path!r} is a directory; pass a .safetensors, .pt, .pth or .bin file")
-    if not os.path.isfile(path):
-        raise ValueError(f"`source` file {path!r} does not exist")
-    lower = path.lower()
-    if lower.endswith(".safetensors"):
-        # MLX infers the format from the suffix and knows only the lower-case one.
-        return mx.load(path, format="safetensors")
-    if lower.endswith(_TORCH_SUFFIXES):
-        try:
-            import torch
-        except ImportError as err:
-            raise ImportError(
-                f"reading {path!r} needs PyTorch (`pip install torch==2.13.0`, the version the tests use); "
-                "or save the state_dict as .safetensors, which loads without it"
-            ) from err
-        try:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # pickle's errors name the blocked class, not the cure
-            raise ValueError(
-                f"{path!r} could not be read with torch.load(weights_only=True) ({err}); a checkpoint "
-                "holding arbitrary Python objects is not unpickled here: load it yourself if you "
-                "trust it and pass the state_dict"
-            ) from err
-        if not isinstance(loaded, Mapping):
-            raise TypeError(f"{path!r} holds a {type(loaded).__name__}, expected a state_dict")
-        return loaded
-    raise ValueError(f"`source` file {path!r} must end in .safetensors, .pt, .pth or .bin")
-
-
-def _read(source: Source, model_names: set[str]) -> tuple[dict[str, mx.array], list[str]]:
-    """Read a state_dict, checkpoint mapping or file into ``{name: mx.array}``."""
-    if isinstance(source, (str, os.PathLike)):
-        source = _load_file(os.fspath(source))
-    elif not isinstance(source, Mapping):
-        raise TypeError(
-            f"`source` must be a state_dict mapping or a path to a .safetensors/.pt/.pth file, "
-            f"got {type(source).__name__}"
-        )
-    state, steps = _unwrap(source, model_names)
-    nested = [str(k) for k, v in state.items() if isinstance(v, (Mapping, int, float, str, type(None)))]
-    if nested:
-        raise TypeError(
-            f"`source` is not a state_dict: entries {nested[:5]} are not tensors, and none of "
-            f"{list(_WRAPPER_KEYS)} holds the weights; pass the state_dict itself (e.g. checkpoint[...])"
-        )
-    return {str(k): _to_mx(v, str(k)) for k, v in state.items()}, steps
-
-
 # ---- checking and loading ---------------------------------------------------------
 
 def _compare(model: nn.Module, source: Source):
@@ -298,7 +201,7 @@ def _compare(model: nn.Module, source: Source):
     current = dict(tree_flatten(model.parameters()))
     shapes = {torch: tuple(current[path].shape) for path, torch in names.items()}
     accepted = set(shapes) | {a for group in aliases.values() for a in group}
-    state, steps = _read(source, accepted)
+    state, steps = read_state_dict(source, accepted)
     report = compare_keys(shapes, aliases, state, steps, _shared_modules(model))
     return report, state, (names, aliases, current)
 

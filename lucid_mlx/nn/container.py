@@ -9,6 +9,15 @@ import mlx.core as mx
 import mlx.nn as nn
 
 
+def _check_position(name: str, position: int) -> None:
+    # mlx.utils.tree_unflatten turns children "0", "1", ... into a list, and
+    # Module.update then reaches them by position: a child named by an
+    # integer must sit at that position, or weights would land on another child.
+    if name.isdigit() and name != str(position):
+        raise ValueError(f"a child named by an integer must be named by its position: {name!r} would be "
+                         f"at position {position}")
+
+
 class Sequential(nn.Module):
     r"""Applies its child modules in order, as ``torch.nn.Sequential``.
 
@@ -19,7 +28,9 @@ class Sequential(nn.Module):
 
     Integer indices count the children in order, as in PyTorch; this is also
     how ``Module.update`` reaches children named "0", "1", ... when it is
-    handed the lists that ``mlx.utils.tree_unflatten`` makes of them.
+    handed the lists that ``mlx.utils.tree_unflatten`` makes of them, so a
+    child named by an integer must sit at that position (deleting a child
+    from the middle of a positional Sequential is refused for that reason).
 
     Args:
         *args: Modules, named "0", "1", ...; or a single ``OrderedDict``
@@ -59,6 +70,8 @@ class Sequential(nn.Module):
         if name in self or hasattr(type(self), name):
             if not isinstance(self.get(name), nn.Module):
                 raise ValueError(f"`name` {name!r} is already an attribute of {type(self).__name__}")
+        else:
+            _check_position(name, len(self))
         self[name] = module
 
     def append(self, module: nn.Module) -> "Sequential":
@@ -77,7 +90,10 @@ class Sequential(nn.Module):
 
     def __getitem__(self, key):
         if isinstance(key, slice):
-            return Sequential(OrderedDict((n, dict.__getitem__(self, n)) for n in self._names()[key]))
+            # Integer names are renumbered from 0 (PyTorch keeps them), see _check_position.
+            picked = self._names()[key]
+            return Sequential(OrderedDict((str(i) if n.isdigit() else n, dict.__getitem__(self, n))
+                                          for i, n in enumerate(picked)))
         if isinstance(key, int) and not isinstance(key, bool):
             key = self._index(key)
         return dict.__getitem__(self, key)
@@ -90,6 +106,8 @@ class Sequential(nn.Module):
     def __delitem__(self, key):
         if isinstance(key, int) and not isinstance(key, bool):
             key = self._index(key)
+        for position, name in enumerate(n for n in self._names() if n != key):
+            _check_position(name, position)
         dict.__delitem__(self, key)
 
     def __len__(self) -> int:

@@ -97,3 +97,22 @@ def test_skip_connection_matches_monai(mode):
 def test_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_the_twin_helper_catches_a_wrong_twin():
+    """The oracle must be able to fail: slopes on the wrong axis, and a wrong BatchNorm momentum."""
+    import mlx.nn as mnn
+
+    kwargs = dict(in_channels=2, out_channels=5, act=("prelu", {"num_parameters": 5}), norm="batch")
+
+    def make():
+        return monai_blocks.Convolution(3, **kwargs)
+
+    wrong = Convolution(3, **kwargs)
+    wrong.adn["A"] = mnn.PReLU(5)  # MLX's PReLU: slopes along W (here W == C == 5)
+    with pytest.raises(AssertionError):
+        check_twin(make(), wrong, make, (2, 2, 4, 4, 5))
+    wrong = Convolution(3, **kwargs)
+    wrong.adn["N"] = lnn.BatchNorm3d(5, momentum=0.2)
+    with pytest.raises(AssertionError, match="buffers"):
+        check_twin(make(), wrong, make, (2, 2, 4, 4, 5))

@@ -79,6 +79,8 @@ def test_indexing_len_iteration_append():
     named = lnn.Sequential(OrderedDict(first=a))
     named.add_module("second", b)
     assert named.second is b and named[1] is b and len(named) == 2
+    del seq[2]  # the last positional child may go
+    assert len(seq) == 2
     empty = lnn.Sequential()
     assert len(empty) == 0
     np.testing.assert_array_equal(np.array(empty(mx.ones(3))), np.ones(3))
@@ -107,6 +109,9 @@ def test_repr_is_pytorchs():
     (lambda: lnn.Sequential(OrderedDict([("_hidden", mnn.ReLU())])), ValueError, "must not start with '_'"),
     (lambda: lnn.Sequential(mnn.ReLU())[1], IndexError, "out of range"),
     (lambda: lnn.Sequential().add_module(3, mnn.ReLU()), TypeError, "`name` must be a str"),
+    # Integer names must be positions, or tree_unflatten's lists would misplace weights.
+    (lambda: lnn.Sequential(OrderedDict([("1", mnn.ReLU()), ("0", mnn.ReLU())])), ValueError, "by its position"),
+    (lambda: lnn.Sequential(mnn.ReLU(), mnn.ReLU()).__delitem__(0), ValueError, "by its position"),
 ])
 def test_errors(call, error, match):
     with pytest.raises(error, match=match):
