@@ -1,9 +1,9 @@
-"""MONAI's ``PatchEmbeddingBlock``: a volume cut into patches, one token per patch, plus positions."""
+"""MONAI's patch embeddings: ViT's ``PatchEmbeddingBlock`` (tokens plus positions) and Swin's ``PatchEmbed``."""
 
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import mlx.core as mx
 import mlx.nn as mnn
@@ -11,6 +11,7 @@ import mlx.nn as mnn
 from ... import _args
 from ... import nn as lnn
 from ..layers.convutils import check_spatial_dims
+from ..layers.norm_layer import resolve_norm_layer
 from ._vit_args import check_heads, dropout_layer
 from .pos_embed_utils import build_fourier_position_embedding, build_sincos_position_embedding
 
@@ -142,3 +143,50 @@ class PatchEmbeddingBlock(mnn.Module):
                              f"position embeddings are for img_size {self.img_size} "
                              f"({self.n_patches} patches)")
         return self.dropout(x + self.position_embeddings)
+
+
+class PatchEmbed(mnn.Module):
+    r"""Split a volume into non-overlapping patches and project each to ``embed_dim`` channels.
+
+    A Conv3d with kernel and stride ``patch_size``; a volume that the patch
+    does not divide is zero-padded at the high end of each dimension first.
+    Unlike ViT's patch embedding the result stays a (B, C, D, H, W) volume,
+    without position embedding, optionally layer-normalised over channels.
+
+    Args:
+        patch_size (int or sequence of 3 ints): Patch size. Default: ``2``.
+        in_chans (int): Input channels. Default: ``1``.
+        embed_dim (int): Output channels. Default: ``48``.
+        norm_layer (callable or None): Norm over the channels of each patch,
+            built as ``norm_layer(embed_dim)``; ``None`` for none.
+            Default: ``mlx.nn.LayerNorm``.
+        spatial_dims (int): Must be 3. Default: ``3``.
+
+    Shape:
+        - Input: (B, in_chans, D, H, W)
+        - Output: (B, embed_dim, ceil(D / pd), ceil(H / ph), ceil(W / pw))
+
+    Example:
+        >>> PatchEmbed(2, 1, 24)(mx.zeros((1, 1, 32, 32, 31))).shape
+        (1, 24, 16, 16, 16)
+    """
+
+    def __init__(self, patch_size: Union[int, Sequence[int]] = 2, in_chans: int = 1, embed_dim: int = 48,
+                 norm_layer: Optional[Callable[[int], mnn.Module]] = mnn.LayerNorm, spatial_dims: int = 3) -> None:
+        super().__init__()
+        check_spatial_dims(spatial_dims)
+        self.patch_size = _args.triple(patch_size, "patch_size")
+        self.embed_dim = _args.check_int(embed_dim, "embed_dim", minimum=1)
+        self.proj = lnn.Conv3d(in_chans, embed_dim, kernel_size=self.patch_size, stride=self.patch_size)
+        if norm_layer is not None:
+            self.norm = resolve_norm_layer(norm_layer)(embed_dim)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        _args.check_array(x, "input", 5, "(B, C, D, H, W)")
+        short = [(-size) % p for size, p in zip(x.shape[2:], self.patch_size)]
+        if any(short):
+            x = lnn.functional.pad(x, (0, short[2], 0, short[1], 0, short[0]))
+        x = self.proj(x)
+        if "norm" in self:
+            x = self.norm(x.transpose(0, 2, 3, 4, 1)).transpose(0, 4, 1, 2, 3)
+        return x
