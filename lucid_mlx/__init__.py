@@ -11,6 +11,8 @@ from .torch_io import (
     torch_names,
     torch_state_dict,
 )
+from .ops.autotune import autotuning, get_autotune, set_autotune
+from .ops.autotune import save_cache as save_autotune_cache
 from .workspace import get_workspace_limit, reset_workspace_limit, set_workspace_limit
 
 __version__ = "0.1.0"
@@ -30,5 +32,9 @@ __all__ = [
     "get_workspace_limit",
     "reset_workspace_limit",
     "set_workspace_limit",
+    "autotuning",
+    "get_autotune",
+    "set_autotune",
+    "save_autotune_cache",
     "__version__",
 ]

@@ -52,6 +52,18 @@ class Case:
             parts.append(self.padding_mode)
         return " ".join(parts)
 
+    def conv_call(self) -> tuple[tuple[int, ...], tuple, tuple, tuple, int]:
+        """(input shape, stride, pads, dilation, groups) of the conv3d lucid_mlx runs.
+
+        A padding mode other than 'zeros' pads first, so the convolution sees
+        the padded input and no padding of its own.
+        """
+        s, p, d = (self.stride,) * 3, self.padding, (self.dilation,) * 3
+        if self.padding_mode == "zeros":
+            return self.input, s, ((p, p),) * 3, d, self.groups
+        n, c, *size = self.input
+        return (n, c, *(v + 2 * p for v in size)), s, ((0, 0),) * 3, d, self.groups
+
     def as_dict(self) -> dict:
         return {**asdict(self), "weight": self.weight, "layer": self.describe()}
 

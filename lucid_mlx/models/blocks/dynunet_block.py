@@ -140,7 +140,7 @@ class UnetBasicBlock(mnn.Module):
         return self.lrelu(self.norm2(self.conv2(x)))
 
 
-class UnetResBlock(mnn.Module):
+class UnetResBlock(UnetBasicBlock):
     r""":class:`UnetBasicBlock` with a residual connection, as MONAI's ``UnetResBlock``::
 
         conv1 -- norm1 -- lrelu -- conv2 -- norm2 --(+)-- lrelu
@@ -159,13 +159,8 @@ class UnetResBlock(mnn.Module):
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, kernel_size: _size,
                  stride: _size, norm_name: Union[tuple, str], act_name: Union[tuple, str] = _LEAKY,
                  dropout: Union[tuple, str, float, None] = None):
-        super().__init__()
-        check_spatial_dims(spatial_dims)
-        self.conv1 = _plain_conv(spatial_dims, in_channels, out_channels, kernel_size, stride, dropout)
-        self.conv2 = _plain_conv(spatial_dims, out_channels, out_channels, kernel_size, 1, dropout)
-        self.lrelu = get_act_layer(act_name)
-        self.norm1 = get_norm_layer(norm_name, spatial_dims=spatial_dims, channels=out_channels)
-        self.norm2 = get_norm_layer(norm_name, spatial_dims=spatial_dims, channels=out_channels)
+        super().__init__(spatial_dims, in_channels, out_channels, kernel_size, stride, norm_name,
+                         act_name, dropout)
         strides = stride if isinstance(stride, (tuple, list)) else (stride,)
         self.downsample = in_channels != out_channels or any(s != 1 for s in strides)
         if self.downsample:
@@ -216,11 +211,16 @@ class UnetUpBlock(mnn.Module):
                                          norm_name=norm_name, act_name=act_name)
 
     def __call__(self, x: mx.array, skip: mx.array) -> mx.array:
-        up = self.transp_conv(x)
-        if up.shape[0] != skip.shape[0] or up.shape[2:] != skip.shape[2:]:
-            raise ValueError(f"the upsampled input {tuple(up.shape)} and the skip {tuple(skip.shape)} "
-                             "differ in batch or spatial size")
-        return self.conv_block(mx.concatenate([up, skip], axis=1))
+        return upsample_and_merge(self.transp_conv, self.conv_block, x, skip)
+
+
+def upsample_and_merge(transp_conv, conv_block, x: mx.array, skip: mx.array) -> mx.array:
+    """``conv_block(cat(transp_conv(x), skip))``, the decoder step of DynUNet's and UNETR's up blocks."""
+    up = transp_conv(x)
+    if up.shape[0] != skip.shape[0] or up.shape[2:] != skip.shape[2:]:
+        raise ValueError(f"the upsampled input {tuple(up.shape)} and the skip {tuple(skip.shape)} "
+                         "differ in batch or spatial size")
+    return conv_block(mx.concatenate([up, skip], axis=1))
 
 
 class UnetOutBlock(mnn.Module):

@@ -10,7 +10,7 @@ import mlx.nn as mnn
 from ... import _args
 from ... import nn as lnn
 from ..layers.convutils import check_spatial_dims
-from .dynunet_block import UnetBasicBlock, UnetResBlock, get_conv_layer
+from .dynunet_block import UnetBasicBlock, UnetResBlock, get_conv_layer, upsample_and_merge
 
 _size = Union[int, Sequence[int]]
 
@@ -62,11 +62,7 @@ class UnetrUpBlock(mnn.Module):
                                 kernel_size=kernel_size, stride=1, norm_name=norm_name)
 
     def __call__(self, x: mx.array, skip: mx.array) -> mx.array:
-        up = self.transp_conv(x)
-        if up.shape[0] != skip.shape[0] or up.shape[2:] != skip.shape[2:]:
-            raise ValueError(f"the upsampled input {tuple(up.shape)} and the skip {tuple(skip.shape)} "
-                             "differ in batch or spatial size")
-        return self.conv_block(mx.concatenate([up, skip], axis=1))
+        return upsample_and_merge(self.transp_conv, self.conv_block, x, skip)
 
 
 class UnetrPrUpBlock(mnn.Module):
