@@ -86,8 +86,9 @@ class KeyReport:
         pairs = ", ".join(f"{a!r} and {b!r}" for a, b in self.shared[:_SHOWN])
         return (f"modules registered under two names ({len(self.shared)}): {pairs}; MLX treats them as "
                 "independent weights (optimizer updates and gradients split between them). Register "
-                "the module once, keep the other use in an attribute starting with '_', and declare "
-                "the other name in a torch_aliases() method (see lucid_mlx.torch_io)")
+                "the module once, keep the other use in an attribute starting with '_' (inside a "
+                "Sequential: lucid_mlx.nn.Reuse(module)), and declare the other name in a "
+                "torch_aliases() method (see lucid_mlx.torch_io)")
 
     def __str__(self) -> str:
         return "state_dict compared with the model:\n" + self.describe()

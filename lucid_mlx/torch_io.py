@@ -12,7 +12,8 @@ Two naming differences are bridged here:
   blocks both as ``input_block``/``downsamples``/... and inside
   ``skip_layers``) appears twice in its state_dict.  MLX would treat a module
   reachable under two paths as two independent sets of weights (updates and
-  gradients split between them), so a lucid_mlx model registers it once and
+  gradients split between them), so a lucid_mlx model registers it once (a
+  second use inside a Sequential is a ``lucid_mlx.nn.Reuse`` of it) and
   declares the other names in a ``torch_aliases()`` method returning
   ``{alias prefix: canonical prefix}`` (PyTorch names, relative to the
   declaring module).  Loading accepts either name (both must agree when
