@@ -17,8 +17,10 @@ ints and floats; bools never are: a ``stride=True`` is always a mistake.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+import os
 from typing import Optional, Sequence, Union
 
 import mlx.core as mx
@@ -52,6 +54,15 @@ LINEAR_MODES = ("linear", "bilinear", "trilinear")
 # Scalars
 
 
+# MLX keeps shapes and their arithmetic in 32-bit ints.
+INT_LIMIT = 2**31 - 1
+
+
+def _in_range(items, name: str, value) -> None:
+    if any(abs(v) > INT_LIMIT for v in items):
+        raise ValueError(f"`{name}` must be within +-(2**31 - 1), MLX's 32-bit sizes, got {value!r}")
+
+
 def is_int(value) -> bool:
     """A Python or NumPy integer (both are ``numbers.Integral``), not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -68,6 +79,7 @@ def check_int(value, name: str, *, minimum: int | None = None) -> int:
         raise TypeError(f"`{name}` must be an int, got {value!r} ({type(value).__name__})")
     if minimum is not None and value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
+    _in_range((value,), name, value)
     return int(value)
 
 
@@ -75,6 +87,31 @@ def check_bool(value, name: str) -> bool:
     """A bool, and only a bool: ``ceil_mode='yes'`` or ``count_include_pad=0`` are refused."""
     if not isinstance(value, bool):
         raise TypeError(f"`{name}` must be a bool, got {value!r}")
+    return value
+
+
+def check_float(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
+                below: float | None = None) -> float:
+    """A finite real number (Python or NumPy, not a bool) within the given bounds, as a float."""
+    if not is_number(value):
+        raise TypeError(f"`{name}` must be a number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be finite, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be <= {maximum}, got {value!r}")
+    if below is not None and value >= below:
+        raise ValueError(f"`{name}` must be < {below}, got {value!r}")
+    return value
+
+
+def check_choice(value, name: str, choices: Sequence[str]) -> str:
+    """One of the strings ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"`{name}` must be one of {options}, got {value!r}")
     return value
 
 
@@ -105,6 +142,38 @@ def check_p(p) -> float:
 
 
 # ---------------------------------------------------------------------------
+# Sizes of the arrays an op would make
+
+
+@functools.lru_cache(maxsize=1)
+def memory_bytes() -> int:
+    """This machine's memory: the Metal device's where there is one, else physical RAM."""
+    if mx.metal.is_available():
+        return int(mx.metal.device_info()["memory_size"])
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # no sysconf: no bound but MLX's own
+        return 2**63
+
+
+def check_size(shape: Sequence[int], itemsize: int, what: str) -> None:
+    """Refuse, before anything is allocated, an array no machine here could hold.
+
+    Each dimension must fit MLX's 32-bit shapes, and the whole array this
+    machine's memory: past that MLX raises its own errors, or the process
+    is killed when it runs out of memory.
+    """
+    shape = tuple(int(n) for n in shape)
+    if any(n > INT_LIMIT for n in shape):
+        raise ValueError(f"{what} would have shape {shape}, with dimensions above 2**31 - 1, "
+                         "MLX's largest")
+    nbytes = math.prod(shape) * itemsize
+    if nbytes > memory_bytes():
+        raise ValueError(f"{what} would have shape {shape} ({nbytes / 2**30:.3g} GiB), more than "
+                         f"this machine's memory ({memory_bytes() / 2**30:.3g} GiB)")
+
+
+# ---------------------------------------------------------------------------
 # Per-dimension tuples
 
 
@@ -132,6 +201,7 @@ def ntuple(value, n: int, name: str, *, minimum: int | None = 1) -> tuple[int, .
         )
     if minimum is not None and any(v < minimum for v in items):
         raise ValueError(f"`{name}` values must be >= {minimum}, got {value!r}")
+    _in_range(items, name, value)
     return items
 
 

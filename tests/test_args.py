@@ -95,3 +95,39 @@ def test_normalised_values_are_python_numbers():
     assert type(_args.check_eps(np.float16(1e-3))) is float
     assert _args.scale_factor((np.float32(1.5), 2)) == (1.5, 2.0)
     assert nn.Conv3d(np.int64(2), np.int64(4), np.int32(3)).kernel_size == (3, 3, 3)
+
+
+# --- Huge sizes: refused up front, before MLX allocates or raises its own errors --------------
+
+_X = mx.zeros((1, 4, 5, 5, 5))
+_W = mx.zeros((4, 4, 3, 3, 3))
+
+HUGE = [
+    ("conv3d padding 2**31", lambda: F.conv3d(_X, _W, padding=2**31), r"`padding` must be within \+-\(2\*\*31 - 1\)"),
+    ("conv3d stride 2**31", lambda: F.conv3d(_X, _W, stride=2**31), r"`stride` must be within"),
+    ("conv3d dilation 2**40", lambda: F.conv3d(_X, _W, dilation=2**40), r"`dilation` must be within"),
+    ("conv3d output beyond memory", lambda: F.conv3d(_X, _W, padding=(2**30, 2**30, 0)),
+     r"the output of conv3d would have shape \(1, 4, 2147483651, 2147483651, 3\), with dimensions above"),
+    ("Conv3d kernel 2**40", lambda: nn.Conv3d(4, 4, 2**40), r"`kernel_size` must be within"),
+    ("Conv3d weight beyond memory", lambda: nn.Conv3d(4, 4, 2**12), r"the weight would have shape \(4, 4, 4096, 4096, 4096\)"),
+    ("Conv3d channels 2**31", lambda: nn.Conv3d(2**31, 4, 1), r"`in_channels` must be within"),
+    ("pad 2**40", lambda: F.pad(_X, (2**40, 0)), r"`pad` amounts must be within"),
+    ("pad beyond memory", lambda: F.pad(_X, (2**30, 0), mode="constant"), r"the output of pad would have shape .* GiB\), more than this machine's memory"),
+    ("ConvTranspose3d stride 2**40", lambda: nn.ConvTranspose3d(4, 4, 3, stride=2**40), r"`stride` must be within"),
+    ("conv_transpose3d output", lambda: nn.ConvTranspose3d(4, 4, 3, stride=2**30)(_X), r"the output of conv_transpose3d would have shape"),
+    ("max_pool3d kernel 2**40", lambda: F.max_pool3d(_X, 2**40), r"`kernel_size` must be within"),
+]
+
+
+@pytest.mark.parametrize("call, pattern", [case[1:] for case in HUGE], ids=[case[0] for case in HUGE])
+def test_huge_sizes_are_refused_up_front(call, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        call()
+
+
+def test_padding_only_planes_are_cheap():
+    # 2 million output planes, all but 7 seeing only padding: two zero blocks, not a loop
+    # over planes (it took minutes and gigabytes when each plane was its own piece).
+    y = F.conv3d(mx.ones((1, 1, 5, 2, 2)), mx.ones((1, 1, 3, 1, 1)), padding=(2**20, 0, 0))
+    assert y.shape == (1, 1, 2**21 + 3, 2, 2)
+    assert float(y.sum()) == 4 * (1 + 2 + 3 + 3 + 3 + 2 + 1)

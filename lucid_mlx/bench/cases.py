@@ -1,13 +1,18 @@
-"""The fixed set of benchmark layers.
+"""The fixed set of benchmark layers, and the lookup of every case by name.
 
 Each case is one Conv3d layer as it appears in 3-D medical and video
 networks.  ``padding_mode`` other than 'zeros' pads first and convolves
-with zero padding, as ``torch.nn.Conv3d`` does.
+with zero padding, as ``torch.nn.Conv3d`` does.  Whole networks are the
+other family of cases (:mod:`lucid_mlx.bench.model_cases`); ``layers`` and
+``models`` name the families.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar, Union
+
+from .model_cases import EXTRA_MODEL_CASES, MODEL_CASES, ModelCase, available
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,9 @@ class Case:
     groups: int = 1
     padding_mode: str = "zeros"
     note: str = ""
+
+    kind: ClassVar[str] = "layer"
+    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float16")  # what runs unless --dtypes says
 
     @property
     def weight(self) -> tuple[int, int, int, int, int]:
@@ -43,6 +51,18 @@ class Case:
         if self.padding_mode != "zeros":
             parts.append(self.padding_mode)
         return " ".join(parts)
+
+    def conv_call(self) -> tuple[tuple[int, ...], tuple, tuple, tuple, int]:
+        """(input shape, stride, pads, dilation, groups) of the conv3d lucid_mlx runs.
+
+        A padding mode other than 'zeros' pads first, so the convolution sees
+        the padded input and no padding of its own.
+        """
+        s, p, d = (self.stride,) * 3, self.padding, (self.dilation,) * 3
+        if self.padding_mode == "zeros":
+            return self.input, s, ((p, p),) * 3, d, self.groups
+        n, c, *size = self.input
+        return (n, c, *(v + 2 * p for v in size)), s, ((0, 0),) * 3, d, self.groups
 
     def as_dict(self) -> dict:
         return {**asdict(self), "weight": self.weight, "layer": self.describe()}
@@ -74,12 +94,29 @@ EXTRA_CASES: dict[str, Case] = {
 }
 
 
-def lookup(names: list[str] | None) -> list[Case]:
-    """The cases called ``names`` (default: every case in :data:`CASES`)."""
+FAMILIES = ("layers", "models")
+
+
+def lookup(names: list[str] | None) -> list[Union[Case, ModelCase]]:
+    """The cases called ``names`` (default: every layer in :data:`CASES`).
+
+    ``layers`` stands for every case of :data:`CASES`, ``models`` for every
+    network of :data:`MODEL_CASES` that ``lucid_mlx.models`` has.
+    """
     if not names:
         return list(CASES.values())
-    known = {**CASES, **EXTRA_CASES}
-    unknown = [name for name in names if name not in known]
+    known = {**CASES, **EXTRA_CASES, **MODEL_CASES, **EXTRA_MODEL_CASES}
+    unknown = [name for name in names if name not in known and name not in FAMILIES]
     if unknown:
-        raise ValueError(f"unknown case(s) {unknown}; known cases: {sorted(known)}")
-    return [known[name] for name in names]
+        raise ValueError(f"unknown case(s) {unknown}; known cases: {sorted(known)}, "
+                         f"or a family: {', '.join(FAMILIES)}")
+    picked: list[Union[Case, ModelCase]] = []
+    for name in names:
+        if name == "layers":
+            group = list(CASES.values())
+        elif name == "models":
+            group = [case for case in MODEL_CASES.values() if available(case)]
+        else:
+            group = [known[name]]
+        picked += [case for case in group if case not in picked]
+    return picked

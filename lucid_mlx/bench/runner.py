@@ -12,6 +12,10 @@ Implementations:
 
 "fwd" evaluates the output; "fwd+bwd" evaluates the output and the input
 and weight gradients for a fixed cotangent (``mx.vjp`` / ``backward``).
+A lucid_mlx row also says which candidates ran (``ran``: the dispatcher's
+plan, see :mod:`lucid_mlx.ops.candidates`) and how long making the plan
+took (``plan_s``: autotuning's timing when it first meets the layer); with
+autotuning on, ``candidates`` holds every candidate's median time per role.
 Times are the median over repeats after warm-up runs.  MLX peak memory is
 ``mx.get_peak_memory()`` after ``mx.reset_peak_memory()``, so it includes
 the live inputs (input, weight, cotangent).  PyTorch has no such counter on
@@ -69,10 +73,37 @@ def _mlx_fn(case: Case, impl: str) -> Callable:
     return hand_written
 
 
+def lucid_plan(case: Case, dtype: mx.Dtype, mode: str) -> dict:
+    """What lucid_mlx's dispatcher runs for ``case``: the row fields ``ran``, ``plan_s``, ``candidates``.
+
+    The plan is made here, before any timed run, so autotuning's first-call
+    timing is reported as ``plan_s`` instead of landing in the warm-up.
+    """
+    from ..ops import autotune, dispatch
+
+    x_shape, stride, pads, dilation, groups = case.conv_call()
+    # Placeholders: the dispatcher reads shapes and dtypes only, so they are never evaluated.
+    x, w = mx.zeros(x_shape, dtype=dtype), mx.zeros(case.weight, dtype=dtype)
+    args = (stride, pads, dilation, groups)
+    start = time.perf_counter()
+    conv_plan = dispatch.conv3d_plan(x, w, *args)
+    fields: dict = {"ran": conv_plan.describe("forward" if mode == "fwd" else None),
+                    "plan_s": time.perf_counter() - start}
+    roles = ("forward",) if mode == "fwd" else ("forward", "backward")
+    measured = autotune.measurements()
+    keys = dispatch.signatures(x, w, *args) if measured else {}
+    found = {role: measured[keys[role]] for role in roles if keys.get(role) in measured}
+    if found:
+        fields["candidates"] = {role: {"winner": m.winner, "seconds": m.seconds, "source": m.source}
+                                for role, m in found.items()}
+    return fields
+
+
 def run_mlx(case: Case, impl: str, dtype: str, mode: str, warmup: int, repeats: int,
             device: str = "cpu") -> dict:
     mx.set_default_device(mx.cpu if device == "cpu" else mx.gpu)
     dt = MLX_DTYPES[dtype]
+    plan = lucid_plan(case, dt, mode) if impl == "lucid_mlx" else {}
     key = mx.random.key(0)
     x = mx.random.normal(case.input, key=key).astype(dt)
     w = (0.05 * mx.random.normal(case.weight, key=mx.random.key(1))).astype(dt)
@@ -95,7 +126,7 @@ def run_mlx(case: Case, impl: str, dtype: str, mode: str, warmup: int, repeats: 
     del x, w, cot
     gc.collect()
     mx.clear_cache()
-    return {"median_s": median, "times_s": times, "peak_bytes": peak, "cpu_per_wall": cpu}
+    return {"median_s": median, "times_s": times, "peak_bytes": peak, "cpu_per_wall": cpu, **plan}
 
 
 def _torch_setup(case: Case, dtype: str, device: str, threads: int):

@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence, Union
 import mlx.core as mx
 
 from .. import _args
-from .._scalar_args import check_bool, check_float
+from .._args import check_bool, check_float
 from . import _windows
 from .sliding_window import BLEND_MODES, Output, _per_axis, sliding_window_inference
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import _args
 from .._args import FLOAT_DTYPES
-from .._scalar_args import check_bool, check_choice, check_float
+from .._args import check_bool, check_choice, check_float
 from ..nn import functional as F
 from . import _windows
 

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import mlx.core as mx
 import mlx.nn as nn
 
-from .._scalar_args import check_bool, check_choice, check_float
+from .._args import check_bool, check_choice, check_float
 from . import _targets
 from ._cross_entropy import binary_cross_entropy_with_logits, cross_entropy
 from ._targets import Weight

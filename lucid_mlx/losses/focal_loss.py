@@ -9,7 +9,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from .._scalar_args import check_bool, check_choice, check_float
+from .._args import check_bool, check_choice, check_float
 from . import _targets
 from ._targets import Weight
 

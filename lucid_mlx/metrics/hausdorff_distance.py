@@ -16,7 +16,7 @@ from typing import Sequence, Union
 import mlx.core as mx
 import numpy as np
 
-from .._scalar_args import check_bool, check_choice, check_float
+from .._args import check_bool, check_choice, check_float
 from .meandice import check_pair, ignore_mask
 from .metric import ArrayLike, CumulativeIterationMetric, to_numpy
 from .reduction import REDUCTIONS, do_metric_reduction

@@ -2,7 +2,7 @@
 
 from . import functional
 from .activation import LeakyReLU, LogSoftmax, PReLU, SELU, Softmax
-from .container import Sequential
+from .container import Reuse, Sequential
 from .conv import Conv3d
 from .conv_transpose import ConvTranspose3d
 from .dropout import Dropout3d
@@ -27,6 +27,7 @@ __all__ = [
     "Upsample",
     "Dropout3d",
     "Sequential",
+    "Reuse",
     "PReLU",
     "LeakyReLU",
     "SELU",

@@ -44,6 +44,9 @@ class _ConvNd(nn.Module):
         self._device = _args.device(device)
         self._dtype = _args.float_dtype(dtype)
         self._has_bias = bias
+        w_shape = ((in_channels, out_channels // groups) if transposed
+                   else (out_channels, in_channels // groups)) + self.kernel_size
+        _args.check_size(w_shape, self._dtype.size, "the weight")
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -1,4 +1,4 @@
-"""``Sequential``: a chain of modules whose state_dict names are PyTorch's."""
+"""``Sequential``: a chain of modules whose state_dict names are PyTorch's; ``Reuse``: a second use of one."""
 
 from __future__ import annotations
 
@@ -134,3 +134,54 @@ class Sequential(nn.Module):
         if extra:
             lines.insert(1, f"  {extra}")
         return "\n".join(lines) + "\n)"
+
+
+class Reuse(nn.Module):
+    r"""A second use of a module that is registered elsewhere in the model.
+
+    PyTorch lets one module sit under two names (MONAI's SegResNet has its
+    activation both as ``act_mod`` and as ``conv_final[1]``); its state_dict
+    then lists the weights under both, but the model trains one set.  An MLX
+    model that registered the module twice would hold two entries in its
+    parameter tree: gradients and optimizer updates would split between
+    them and the last one written would win.  ``Reuse(module)`` calls
+    ``module`` but keeps it in a private attribute, so its arrays belong to
+    the one place the model registers it and the gradient sums over both
+    uses.  The model declares the position's PyTorch name as an alias in a
+    ``torch_aliases()`` method (see :mod:`lucid_mlx.torch_io`), so both
+    names load and save.
+
+    Args:
+        module (Module): The module to call, registered elsewhere.
+
+    Example:
+        >>> class Net(mlx.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.act = nn.PReLU()
+        ...         self.head = nn.Sequential(nn.Conv3d(2, 2, 1), nn.Reuse(self.act))
+        ...     def torch_aliases(self):
+        ...         return {"head.1": "act"}  # PyTorch's head.1.weight is act.weight
+        ...     def __call__(self, x):
+        ...         return self.head(self.act(x))
+        >>> sorted(lucid_mlx.torch_state_dict(Net()))
+        ['act.weight', 'head.0.bias', 'head.0.weight', 'head.1.weight']
+    """
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"`module` must be an mlx.nn.Module, got {type(module).__name__}")
+        # "_"-prefixed: MLX's parameters() skips it, so the arrays are not listed twice.
+        self._module = module
+
+    @property
+    def module(self) -> nn.Module:
+        """The reused module."""
+        return self._module
+
+    def __call__(self, *args, **kwargs):
+        return self._module(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Reuse({self._module!r})"

@@ -66,6 +66,14 @@ def _given(a: mx.array | None, like: mx.array) -> mx.array:
     return mx.zeros_like(like) if a is None else a
 
 
+def _bilinear_jvp(f):
+    def jvp(primals, tangents):
+        (a, b), (ta, tb) = primals, tangents
+        return f(_given(ta, a), b) + f(a, _given(tb, b))
+
+    return jvp
+
+
 def differentiable(raw: RawConv) -> Callable[[mx.array, mx.array], mx.array]:
     """``F`` of ``raw`` as a function with correct derivatives of every order."""
 
@@ -90,11 +98,6 @@ def differentiable(raw: RawConv) -> Callable[[mx.array, mx.array], mx.array]:
         x, w = primals
         return grads(x, w, _one(cotangent))
 
-    @conv.jvp
-    def conv_jvp(primals, tangents):
-        (x, w), (tx, tw) = primals, tangents
-        return conv(_given(tx, x), w) + conv(x, _given(tw, w))
-
     @grads.vjp
     def grads_vjp(primals, cotangents, outputs):
         x, w, g = primals
@@ -113,21 +116,15 @@ def differentiable(raw: RawConv) -> Callable[[mx.array, mx.array], mx.array]:
         c = _one(cotangent)
         return conv(c, w), grad_weight(c, g)
 
-    @grad_input.jvp
-    def grad_input_jvp(primals, tangents):
-        (g, w), (tg, tw) = primals, tangents
-        return grad_input(_given(tg, g), w) + grad_input(g, _given(tw, w))
-
     @grad_weight.vjp
     def grad_weight_vjp(primals, cotangent, output):
         x, g = primals
         c = _one(cotangent)
         return grad_input(g, c), conv(x, c)
 
-    @grad_weight.jvp
-    def grad_weight_jvp(primals, tangents):
-        (x, g), (tx, tg) = primals, tangents
-        return grad_weight(_given(tx, x), g) + grad_weight(x, _given(tg, g))
+    # Each map is bilinear: its jvp is f(ta, b) + f(a, tb).
+    for f in (conv, grad_input, grad_weight):
+        f.jvp(_bilinear_jvp(f))
 
     return conv
 

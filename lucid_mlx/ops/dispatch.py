@@ -31,12 +31,19 @@ every call, or the :func:`use_backend` context manager, which wins over it:
 * ``metal``: a kernel for every call, with errors raised instead of falling
   back -- for debugging and benchmarks.  Unsupported configurations and a
   machine without Metal raise ``RuntimeError``.
+
+The rules above are the default choice.  :func:`conv3d_plan` lists every
+correct candidate of each role of a call (:mod:`.candidates`: the kernel
+where the rules allow it, the portable strategies that fit the weight's
+shape, the pieces the workspace budget allows) with the default first, and
+with autotuning on (:mod:`.autotune`) the measured fastest replaces it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 import warnings
 from typing import Callable, Iterator, NamedTuple
@@ -44,7 +51,7 @@ from typing import Callable, Iterator, NamedTuple
 import mlx.core as mx
 
 from .. import _env, workspace
-from . import dense, depthwise, pad, per_group, plan
+from . import autotune, candidates, dense, depthwise, pad, per_group, plan
 from .derivatives import convolve
 
 ENV_VAR = "LUCID_MLX_KERNELS"
@@ -236,13 +243,25 @@ class ConvPath(NamedTuple):
 class ConvPlan(NamedTuple):
     """Everything decided about one convolution call.
 
-    ``split`` is None when the call fits the workspace budget and runs as
-    one ``path.forward``; otherwise :mod:`.pieces` runs it piece by piece.
+    ``split`` is None when the call runs as one ``path.forward``;
+    otherwise :mod:`.pieces` runs it piece by piece.  ``path`` gives the
+    output and the gradients; when the forward and the backward chose
+    different paths it is the two combined (:func:`.candidates.combined`).
+    ``labels`` name the candidates chosen for the forward and the backward
+    (:class:`.candidates.Candidate`), to say what ran.
     """
 
     path: ConvPath
     out_size: tuple[int, int, int]
     split: plan.Split | None
+    labels: tuple[str, str] = ("", "")
+
+    def describe(self, role: str | None = None) -> str:
+        """What runs: one role's candidate, or both (one name when they agree)."""
+        forward, backward = self.labels
+        if role is not None:
+            return forward if role == "forward" else backward
+        return forward if forward == backward else f"forward: {forward}; backward: {backward}"
 
 
 def _autodiff_path(name: str, conv: Callable[..., mx.array], workspace_fn: Callable[..., int],
@@ -286,6 +305,7 @@ DEPTHWISE = ConvPath("depthwise", depthwise.conv3d, depthwise.grads, depthwise.g
                      depthwise.grad_weight, depthwise.workspace)
 
 
+@functools.cache
 def _kernel_path() -> ConvPath:
     from ..kernels import conv
 
@@ -304,14 +324,21 @@ def portable_conv3d(x: mx.array, w: mx.array, stride, pads, dilation, groups: in
     return portable_path(w.shape).forward(x, w, stride, pads, dilation, groups)
 
 
-def _conv_path(x: mx.array, w: mx.array, out_shape, groups: int) -> ConvPath:
+def _conv_paths(x: mx.array, w: mx.array, out_shape, groups: int) -> list[ConvPath]:
+    """The correct paths of a call, the default rule's first.
+
+    A dense layer has one: MLX's own convolution, which no grouped strategy
+    beats (they run it per group, or without its GEMM).
+    """
     if groups == 1:
-        return DENSE
+        return [DENSE]
+    portable = [DEPTHWISE, PER_GROUP] if w.shape[1] == 1 else [PER_GROUP]
     if _use_kernel(conv_support(x, w, out_shape)):
         kernel = tuple(w.shape[2:])
         if _ensure_built(("conv", x.dtype, kernel), _conv_probes(x.dtype, kernel)):
-            return _kernel_path()
-    return portable_path(w.shape)
+            # ``metal`` forces the kernel: it is then the only candidate.
+            return [_kernel_path()] if backend() == "metal" else [_kernel_path(), *portable]
+    return portable
 
 
 def _itemsize(x: mx.array) -> int:
@@ -319,34 +346,66 @@ def _itemsize(x: mx.array) -> int:
     return x.dtype.size if stream_on_gpu() else 4
 
 
-def conv3d_plan(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -> ConvPlan:
-    """Choose the path of one convolution and how the workspace budget cuts it.
+def _dtype_name(*arrays: mx.array) -> str:
+    names = [str(a.dtype).rsplit(".", 1)[-1] for a in arrays]
+    return names[0] if len(set(names)) == 1 else "/".join(names)
 
-    Every decision about a conv3d call is made here, once: the kernel or a
-    portable strategy, the bytes one output plane costs on that path and
-    device, and whether (and how) the call is split.
-    """
+
+def _signature(x: mx.array, w: mx.array, call: candidates.Call, role: str,
+               labels: list[str]) -> str:
+    """The autotune key of one role of a call: everything its candidates' speed depends on."""
+    def dims(values) -> str:
+        return "x".join(str(v) for v in values)
+
+    pads = ",".join(f"{lo}:{hi}" for lo, hi in call.pads)
+    return (f"{'gpu' if stream_on_gpu() else 'cpu'} {_dtype_name(x, w)} x={dims(x.shape)} "
+            f"w={dims(w.shape)} stride={dims(call.stride)} pads={pads} "
+            f"dilation={dims(call.dilation)} groups={call.groups} {role}: {' | '.join(labels)}")
+
+
+def _role_options(x: mx.array, w: mx.array, stride, pads, dilation, groups: int, every: bool):
+    """(the call, {role: (candidates, labels)}) under the current switches and budget."""
     out = plan.output_size(x.shape[2:], w.shape[2:], stride, pads, dilation)
-    path = _conv_path(x, w, (x.shape[0], w.shape[0], *out), groups)
-    limit = workspace.get_workspace_limit()
-    itemsize = _itemsize(x)
+    call = candidates.Call(tuple(x.shape), tuple(w.shape), out, tuple(stride), tuple(pads),
+                           tuple(dilation), groups)
+    paths = _conv_paths(x, w, (x.shape[0], w.shape[0], *out), groups)
+    limit, itemsize = workspace.get_workspace_limit(), _itemsize(x)
+    options = {}
+    for role in candidates.ROLES:
+        found = candidates.for_role(paths, call, role, itemsize, limit, every)
+        options[role] = (found, [c.label for c in found])
+    return call, options
 
-    def fit(x_shape, w_shape, size, stride_, backward):
-        own = path.workspace(x_shape, w_shape, size, stride_, dilation, backward, itemsize)
-        return plan.fit(x_shape, w_shape, size, stride_, dilation, own, itemsize, limit, backward)
 
-    backward = fit(x.shape, w.shape, out, stride, True)
-    if plan.covers(backward, x.shape[0], out[0]):
-        return ConvPlan(path, out, None)
-    input_slabs = None
-    if path.grad_input_by_slabs is not None and stride == (1, 1, 1) and min(
-            min(p) for p in plan.transposed_pads(w.shape, pads, dilation)) >= 0:
-        # The input gradient as a convolution of the cotangent: its shapes.
-        transposed_w = (x.shape[1], w.shape[0], *w.shape[2:])
-        input_slabs = fit((x.shape[0], w.shape[0], *out), transposed_w, tuple(x.shape[2:]),
-                          (1, 1, 1), True)
-    forward = fit(x.shape, w.shape, out, stride, False)
-    return ConvPlan(path, out, plan.Split(forward, backward, input_slabs))
+def conv3d_plan(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -> ConvPlan:
+    """Choose the paths of one convolution and how the workspace budget cuts it.
+
+    Every decision about a conv3d call is made here, once: for the forward
+    and for the backward, the kernel or a portable strategy, whole or in
+    pieces within the budget (the bytes one output plane costs depend on
+    the path and the device) -- by the default rule, or by measurement when
+    autotuning is on.
+    """
+    call, options = _role_options(x, w, stride, pads, dilation, groups, every=autotune.enabled())
+    chosen = []
+    for role, (found, labels) in options.items():
+        chosen.append(autotune.choose(
+            lambda role=role, labels=labels: _signature(x, w, call, role, labels), found, labels,
+            candidates.trial(role, call, x.dtype, w.dtype)))
+    return candidates.assemble(chosen[0], chosen[1], call)
+
+
+def conv3d_candidates(x: mx.array, w: mx.array, stride, pads, dilation,
+                      groups: int) -> dict[str, list[candidates.Candidate]]:
+    """Every correct candidate of each role of this call, the default first."""
+    _, options = _role_options(x, w, stride, pads, dilation, groups, every=True)
+    return {role: found for role, (found, _) in options.items()}
+
+
+def signatures(x: mx.array, w: mx.array, stride, pads, dilation, groups: int) -> dict[str, str]:
+    """The autotune key of each role of this call (to look up what was measured)."""
+    call, options = _role_options(x, w, stride, pads, dilation, groups, every=True)
+    return {role: _signature(x, w, call, role, labels) for role, (_, labels) in options.items()}
 
 
 def _bias_probes(dtype: mx.Dtype) -> dict[str, Callable[[], object]]:

@@ -17,11 +17,28 @@ from typing import Optional
 import mlx.core as mx
 
 
+def _mean(x: mx.array, axes: tuple[int, ...]) -> mx.array:
+    """Mean over ``axes`` (kept), summed one axis at a time.
+
+    MLX's CPU reduction adds a whole 64^3 volume into one float32 running
+    sum: 3.4e-5 absolute error on the mean of N(3, 1) data against 4.3e-7
+    when each axis is summed on its own (and 3x faster), which moved
+    InstanceNorm3d 4e-5 away from float64 where PyTorch stays at 1e-7.
+    """
+    total = x
+    for axis in sorted(axes, reverse=True):
+        total = total.sum(axis=axis, keepdims=True)
+    count = 1
+    for axis in axes:
+        count *= x.shape[axis]
+    return total / max(count, 1)
+
+
 def _stats(x: mx.array, axes: tuple[int, ...]) -> tuple[mx.array, mx.array]:
     """Mean and biased variance over ``axes`` (kept), in at least float32."""
     x32 = x.astype(mx.float32) if x.dtype != mx.float32 else x
-    mean = x32.mean(axis=axes, keepdims=True)
-    var = mx.square(x32 - mean).mean(axis=axes, keepdims=True)
+    mean = _mean(x32, axes)
+    var = _mean(mx.square(x32 - mean), axes)
     return mean, var
 
 

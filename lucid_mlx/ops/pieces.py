@@ -54,12 +54,21 @@ def conv3d_in_pieces(conv_plan: ConvPlan, x: mx.array, w: mx.array, stride: Trip
     ))(x, w)
 
 
+def conv3d_grads_in_pieces(conv_plan: ConvPlan, x: mx.array, w: mx.array, cot: mx.array,
+                           stride: Triple, pads: Pairs, dilation: Triple,
+                           groups: int) -> tuple[mx.array, mx.array]:
+    """Both gradients for cotangent ``cot``, piece by piece: what the vjp of
+    :func:`conv3d_in_pieces` computes (autotuning times it on its own)."""
+    run = _Pieces(conv_plan, x.shape, w.shape, stride, pads, dilation, groups)
+    return run.grads(x, w, cot)
+
+
 class _Pieces:
     """The pieces of one convolution: forward, and gradients by output or input slabs."""
 
     def __init__(self, conv_plan: ConvPlan, x_shape, w_shape, stride: Triple, pads: Pairs,
                  dilation: Triple, groups: int):
-        self.path, self.out_size, self.split = conv_plan
+        self.path, self.out_size, self.split = conv_plan.path, conv_plan.out_size, conv_plan.split
         self.x_shape, self.w_shape = tuple(x_shape), tuple(w_shape)
         self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
         # What slabs of output depth read: depth, KD, stride, low pad, dilation.

@@ -136,12 +136,22 @@ def chunks(n: int, samples: int) -> list[tuple[int, int]]:
 
 
 def slabs(out_d: int, planes: int, depth: int, k: int, s: int, lo: int, dil: int) -> list[Slab]:
-    """Depth slabs of at most ``planes`` output planes over an input of ``depth`` planes."""
-    result = []
-    for d0 in range(0, out_d, planes):
-        d1 = min(out_d, d0 + planes)
+    """Depth slabs of at most ``planes`` output planes over an input of ``depth`` planes.
+
+    Output planes whose windows see only padding, before and after the
+    input, come as one slab each (``b <= a``), whatever their number: with
+    ``padding=(2**20, 0, 0)`` that is two slabs, not two million.
+    """
+    reach = (k - 1) * dil
+    first = min(out_d, max(0, -((reach - lo) // s)))  # first window reaching input plane 0
+    last = max(first, min(out_d, (depth - 1 + lo) // s + 1))  # past the last window starting in it
+    result = [Slab(0, first, 0, 0, 0, 0)] if first > 0 else []
+    for d0 in range(first, last, planes):
+        d1 = min(last, d0 + planes)
         start = d0 * s - lo
         stop = (d1 - 1) * s - lo + (k - 1) * dil + 1
         a, b = max(start, 0), min(stop, depth)
         result.append(Slab(d0, d1, a, b, a - start, stop - b))
+    if last < out_d:
+        result.append(Slab(last, out_d, depth, depth, 0, 0))
     return result

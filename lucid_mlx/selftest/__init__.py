@@ -2,13 +2,15 @@
 
 On a Mac with Metal, every kernel runs on the GPU against the portable (pure
 MLX) path over the configuration tables of :mod:`.cases` -- forward and all
-gradients -- and a table of kernel, configuration, max abs error and both
-times is printed (:mod:`.compare` holds the comparisons and the tolerance
-rule).  The exit status is 1 on any mismatch or kernel error.
+gradients -- and a table of kernel, configuration, max abs error, both
+times and the candidate autotuning picks is printed (:mod:`.compare` holds
+the comparisons and the tolerance rule).  The exit status is 1 on any
+mismatch or kernel error.
 
 Without Metal it says so, checks the portable path against the dense
-convolution of the block-diagonal weight and ``numpy.pad`` instead, and
-exits 0 unless that check fails.
+convolution of the block-diagonal weight and ``numpy.pad`` instead (with
+the portable candidates autotuning picks), and exits 0 unless that check
+fails.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from . import compare
 
 
 def _print(rows: list[tuple]) -> None:
-    header = ("kernel", "configuration", "dtype", "max abs err", "kernel ms", "portable ms", "")
+    header = ("kernel", "configuration", "dtype", "max abs err", "kernel ms", "portable ms",
+              "autotune picks", "")
     table = [header] + [(*r[:-1], "ok" if r[-1] else "MISMATCH") for r in rows]
     widths = [max(len(str(r[i])) for r in table) for i in range(len(header))]
     for r in table:

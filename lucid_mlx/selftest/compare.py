@@ -8,6 +8,10 @@ units for float16/bfloat16 (the portable path's half-precision GPU
 convolutions may round partial sums) and a fixed 1e-4 for float32, where
 only the order of the float32 sums differs.  ``tests/test_kernels.py``
 compares against float32 results with one rounding (``roundings=1``).
+
+Each convolution row also names the candidate autotuning picks for that
+configuration on this machine (:func:`autotune_choice`): the forward's for
+the forward row, the backward's for the gradient rows.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 from ..bench.runner import median_time
 from ..kernels import conv as kconv
 from ..kernels import pad as kpad
-from ..ops import dispatch
+from ..ops import autotune, dispatch
 from ..ops import pad as ppad
 from .._args import PAD_MODES
 from . import cases
@@ -59,20 +63,39 @@ def _max_err(a: mx.array, b: mx.array) -> float:
     return float(mx.abs(a.astype(mx.float32) - b.astype(mx.float32)).max())
 
 
-def _row(kernel: str, config: str, dtype, err: float, scale: float, times=("", "")) -> tuple:
+def _row(kernel: str, config: str, dtype, err: float, scale: float, times=("", ""), choice: str = "") -> tuple:
     ok = err <= tolerance(dtype) * max(1.0, scale)
-    return (kernel, config, str(dtype).split(".")[-1], f"{err:.2e}", *times, ok)
+    return (kernel, config, str(dtype).split(".")[-1], f"{err:.2e}", *times, choice, ok)
 
 
-def _compare(kernel, config, dtype, kernel_fn, portable_fn) -> list[tuple]:
+def autotune_choice(case: cases.ConvCase, dtype=mx.float32) -> tuple[str, str]:
+    """The (forward, backward) candidates autotuning picks for ``case`` on this machine."""
+    x, w, _ = cases.conv_inputs(case, dtype)
+    with autotune.autotuning(True):
+        return dispatch.conv3d_plan(x, w, *cases.conv_args(case)).labels
+
+
+def _both(choices: tuple[str, str]) -> str:
+    forward, backward = choices
+    return forward if forward == backward else f"forward: {forward}; backward: {backward}"
+
+
+def _choice(choices: tuple[str, str] | None, part: str) -> str:
+    if choices is None:
+        return ""
+    return choices[0] if part == "forward" else choices[1]
+
+
+def _compare(kernel, config, dtype, kernel_fn, portable_fn, choices=None) -> list[tuple]:
     try:
         got, t_kernel = _timed(kernel_fn)
     except Exception as error:  # report any Metal error as a failed row
-        return [(kernel, config, str(dtype), f"error: {type(error).__name__}: {error}", "", "", False)]
+        return [(kernel, config, str(dtype), f"error: {type(error).__name__}: {error}", "", "", "", False)]
     want, t_portable = _timed(portable_fn)
     return [
         _row(f"{kernel} {part}", config, dtype, _max_err(value, want[part]),
-             float(mx.abs(want[part].astype(mx.float32)).max()), (f"{t_kernel:.2f}", f"{t_portable:.2f}"))
+             float(mx.abs(want[part].astype(mx.float32)).max()), (f"{t_kernel:.2f}", f"{t_portable:.2f}"),
+             _choice(choices, part))
         for part, value in got.items()
     ]
 
@@ -87,6 +110,7 @@ def metal_rows() -> list[tuple]:
                 "grouped_conv3d", case.name, dtype,
                 lambda: conv_paths(case, x, w, gy, kconv.grouped_conv3d),
                 lambda: conv_paths(case, x, w, gy, dispatch.portable_conv3d),
+                autotune_choice(case, dtype),
             )
         for mode in PAD_MODES:
             for case in cases.pad_cases(mode):
@@ -124,12 +148,12 @@ def portable_rows() -> list[tuple]:
         stride, pads, dilation, groups = cases.conv_args(case)
         want = dispatch.DENSE.forward(x, _block_diagonal(w, groups, x.shape[1]), stride, pads, dilation, 1)
         rows.append(_row("portable conv3d", case.name, mx.float32, _max_err(got, want),
-                         float(mx.abs(want).max())))
+                         float(mx.abs(want).max()), choice=_both(autotune_choice(case))))
     for mode in PAD_MODES:
         for case in cases.PAD_CASES:
             x = mx.random.normal(case.x_shape, key=mx.random.key(1))
             got = np.array(ppad.pad3d(x, case.pairs, mode, 0.0))
             want = np.pad(np.array(x), ((0, 0), (0, 0), *case.pairs), mode=_NP_MODES[mode])
             err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
-            rows.append((f"portable pad3d_{mode}", case.name, "float32", f"{err:.2e}", "", "", err == 0.0))
+            rows.append((f"portable pad3d_{mode}", case.name, "float32", f"{err:.2e}", "", "", "", err == 0.0))
     return rows

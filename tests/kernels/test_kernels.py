@@ -303,6 +303,26 @@ def test_selftest_metal_table_passes_on_correct_kernels(monkeypatch, capsys):
     assert "MISMATCH" not in out
 
 
+def test_selftest_names_the_candidates_autotuning_picks(monkeypatch, capsys, tmp_path):
+    from lucid_mlx.ops import autotune
+
+    monkeypatch.setenv("LUCID_MLX_CACHE_DIR", str(tmp_path))  # not the user's cache file
+    autotune.reset()
+    _small_selftest(monkeypatch)
+    try:
+        assert selftest.main(metal=True) == 0
+        picked = {m.winner for m in autotune.measurements().values()}
+    finally:
+        autotune.reset()
+    lines = capsys.readouterr().out.splitlines()
+    assert "autotune picks" in lines[1]
+    rows = [line for line in lines if line.startswith("grouped_conv3d")]
+    # Both cases are depthwise: autotuning chose between the depthwise sums
+    # and per-group convolutions (no kernel candidate without Metal).
+    assert picked <= {"depthwise", "per_group"} and picked
+    assert len(rows) == 3 * 2 and all(line.split()[-2] in picked for line in rows)
+
+
 def test_selftest_reports_a_wrong_kernel(monkeypatch, capsys):
     _small_selftest(monkeypatch)
 

@@ -223,22 +223,25 @@ def check_twin(
     named = _grads_by_torch_name(mlx_model, g_params)
     torch_params = dict(torch_model.named_parameters())
     # A module registered under two names (SegResNet's act_mod, DynUNet's
-    # skip_layers) is one PyTorch parameter with several keys; lucid_mlx has
-    # an array per key, and the parameter's gradient is their sum.
+    # skip_layers) is one PyTorch parameter with several keys. lucid_mlx holds
+    # either one array under one of them (the others declared as torch_aliases,
+    # as DynUNet does) or an array per key; the parameter's gradient is the sum
+    # of lucid_mlx's gradients under its keys.
     aliases: dict[int, list[str]] = {}
     for name, p in torch_model.named_parameters(remove_duplicate=False):
         aliases.setdefault(id(p), []).append(name)
-    n_keys = sum(len(v) for v in aliases.values())
-    n_grads = len(tree_flatten(g_params))
-    assert n_grads == n_keys, f"lucid_mlx has {n_grads} trainable arrays, MONAI {n_keys} parameter keys"
+    extra = sorted(set(named) - {n for names in aliases.values() for n in names})
+    assert not extra, f"lucid_mlx has trainable arrays that are no MONAI parameter: {extra[:5]}"
+    uncovered = [names[0] for names in aliases.values() if not any(n in named for n in names)]
+    assert not uncovered, f"MONAI parameters without a lucid_mlx array: {uncovered[:5]}"
     for name, p in list(torch_params.items()):
         if p.grad is None:  # unused in the forward pass (SegResNet's conv_final without use_conv_final)
-            ours = sum(np.array(named[n]) for n in aliases[id(p)])
+            ours = sum(np.array(named[n]) for n in aliases[id(p)] if n in named)
             assert not ours.any(), f"{name!r} is unused in MONAI but has a non-zero gradient in lucid_mlx"
             del torch_params[name]
     scale = max((float(p.grad.abs().max()) for p in torch_params.values()), default=0.0)
     for name, p in torch_params.items():
-        ours, theirs = sum(np.array(named[n]) for n in aliases[id(p)]), p.grad.numpy()
+        ours, theirs = sum(np.array(named[n]) for n in aliases[id(p)] if n in named), p.grad.numpy()
         if np.abs(theirs).max(initial=0.0) <= 1e-3 * scale:
             # Zero in exact arithmetic (a conv bias before a norm): both are
             # rounding noise, held to 1e-5 of the model's gradient scale.

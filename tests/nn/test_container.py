@@ -116,3 +116,47 @@ def test_repr_is_pytorchs():
 def test_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+class _ReusingNet(mnn.Module):
+    """`act` also sits at `head.1`, as MONAI's SegResNet has `act_mod` at `conv_final.1`."""
+
+    def __init__(self):
+        super().__init__()
+        self.act = lnn.PReLU(2)
+        self.head = lnn.Sequential(lnn.Conv3d(2, 2, 1), lnn.Reuse(self.act))
+
+    def torch_aliases(self):
+        return {"head.1": "act"}
+
+    def __call__(self, x):
+        return self.head(self.act(x))
+
+
+def test_reuse_holds_one_set_of_weights_under_two_names():
+    t_act = torch.nn.PReLU(2)
+    t = torch.nn.Module()
+    t.act, t.head = t_act, torch.nn.Sequential(torch.nn.Conv3d(2, 2, 1), t_act)
+    with torch.no_grad():
+        t_act.weight.copy_(torch.tensor([0.1, -0.3]))
+    m = _ReusingNet()
+    assert lucid_mlx.load_torch_state_dict(m, t.state_dict()) == ([], [])
+    assert sorted(lucid_mlx.torch_names(m).values()) == ["act.weight", "head.0.bias", "head.0.weight"]
+    assert sorted(lucid_mlx.torch_state_dict(m)) == sorted(t.state_dict())
+    assert m.head[1].module is m.act and repr(m.head[1]) == f"Reuse({m.act!r})"
+
+    x = np.random.default_rng(0).standard_normal((1, 2, 3, 4, 5)).astype(np.float32)
+    out = t.head(t.act(torch.from_numpy(x)))
+    out.square().sum().backward()
+    grads = mnn.value_and_grad(m, lambda xx: m(xx).square().sum())(mx.array(x))[1]
+    named = lucid_mlx.to_torch_names(m, grads)
+    assert sorted(named) == ["act.weight", "head.0.bias", "head.0.weight"]
+    # The slope's gradient sums over both uses.
+    np.testing.assert_allclose(np.array(named["act.weight"]), t_act.weight.grad.numpy(), rtol=1e-5)
+    m.train(False)
+    assert not m.head[1].module.training
+
+
+def test_reuse_refuses_a_non_module():
+    with pytest.raises(TypeError, match="`module` must be an mlx.nn.Module, got int"):
+        lnn.Reuse(3)

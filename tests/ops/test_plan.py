@@ -23,12 +23,18 @@ def test_output_size_hand_computed():
 
 @pytest.mark.parametrize("out_d, planes, depth, k, s, lo, dil", [
     (9, 4, 9, 3, 1, 1, 1), (4, 3, 11, 3, 2, 1, 1), (13, 5, 13, 3, 1, 2, 2), (10, 1, 4, 3, 1, 6, 1),
+    (2097155, 1, 5, 3, 1, 2**20, 1), (7, 2, 3, 2, 3, 5, 1),
 ])
 def test_slabs_tile_the_output_and_read_exactly_their_window(out_d, planes, depth, k, s, lo, dil):
     slabs = plan.slabs(out_d, planes, depth, k, s, lo, dil)
-    assert [sl.d0 for sl in slabs] == list(range(0, out_d, planes))
-    assert slabs[-1].d1 == out_d
+    assert slabs[0].d0 == 0 and slabs[-1].d1 == out_d
+    assert all(a.d1 == b.d0 for a, b in zip(slabs, slabs[1:]))
     for sl in slabs:
+        if sl.b <= sl.a:
+            # Only padding under every window of the slab, and no data slab was merged in.
+            assert all(d * s - lo + (k - 1) * dil < 0 or d * s - lo >= depth for d in range(sl.d0, sl.d1))
+            continue
+        assert sl.d1 - sl.d0 <= planes
         # The first output plane's window starts pad_lo planes before input plane a; the
         # last one's ends pad_hi planes after b (all within the padded input).
         assert sl.d0 * s - lo == sl.a - sl.pad_lo
@@ -114,3 +120,10 @@ def test_stride_one_dense_splits_take_the_input_gradient_by_slabs():
     assert dispatch.conv3d_plan(x, w, *ARGS, 1).split.input_slabs is not None
     strided = dispatch.conv3d_plan(x, w, (2, 1, 1), ((1, 1),) * 3, (1, 1, 1), 1)
     assert strided.split.input_slabs is None
+
+
+def test_padding_only_planes_come_as_one_slab_each_side():
+    # padding (2**20, 2**20) around 5 input planes, k=3: two padding slabs around the data.
+    slabs = plan.slabs(2**21 + 3, 1, 5, 3, 1, 2**20, 1)
+    assert len(slabs) == 2 + 7
+    assert slabs[0] == plan.Slab(0, 2**20 - 2, 0, 0, 0, 0)

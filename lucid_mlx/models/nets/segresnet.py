@@ -34,9 +34,12 @@ class SegResNet(mnn.Module):
 
     Parameter names are MONAI's: ``convInit.conv.weight``,
     ``down_layers.1.0.conv.weight``, ``up_samples.0.1.deconv.weight``, ...
-    Like MONAI, the activation module is registered twice (``act_mod`` and
-    ``conv_final.1``, one object): with a PReLU both keys load and save, and
-    the one slope gets the gradient.
+    MONAI registers the activation module twice, as ``act_mod`` and as
+    ``conv_final.1``. Here it is registered once, as ``act_mod`` (the name
+    MONAI's ``named_parameters()`` reports); ``conv_final.1`` is a
+    :class:`~lucid_mlx.nn.Reuse` of it and an alias (:meth:`torch_aliases`).
+    With a PReLU, both keys load and save and training sees one slope, as
+    in PyTorch.
 
     Args:
         spatial_dims (int): Must be 3. Default: ``3``.
@@ -123,10 +126,17 @@ class SegResNet(mnn.Module):
                            get_upsample_layer(3, f * 2 ** (n_up - i) // 2, upsample_mode=upsample_mode))
             for i in range(n_up)
         ]
-        self.conv_final = lnn.Sequential(get_norm_layer(norm, spatial_dims=3, channels=f), self.act_mod,
+        # Registered twice, MLX would hold two slopes of a PReLU, and an optimizer step would
+        # keep whichever path it writes last; Reuse keeps one (see torch_aliases).
+        self.conv_final = lnn.Sequential(get_norm_layer(norm, spatial_dims=3, channels=f),
+                                         lnn.Reuse(self.act_mod),
                                          get_conv_layer(3, f, out_channels, kernel_size=1, bias=True))
         if dropout_prob is not None:
             self.dropout = lnn.Dropout3d(dropout_prob)
+
+    def torch_aliases(self) -> dict[str, str]:
+        """MONAI's second name for the activation: ``conv_final.1`` is ``act_mod``."""
+        return {"conv_final.1": "act_mod"}
 
     def encode(self, x: mx.array) -> tuple[mx.array, list[mx.array]]:
         """The encoder: the deepest feature map and every level's output, shallowest first."""

@@ -10,6 +10,7 @@ import mlx.core as mx
 from ... import _args
 from ..._args import _padding_3, _size_3
 from ...ops import conv3d as _conv3d
+from ...ops.plan import output_size
 from ...ops import conv_transpose as _ct
 
 
@@ -107,6 +108,8 @@ def conv3d(
                 f"kernel size {kernel} with dilation {dilation} is larger than the padded "
                 f"input: input spatial shape {tuple(x.shape[2:])}, padding {pads}"
             )
+    _args.check_size((x.shape[0], c_out, *output_size(x.shape[2:], kernel, stride, pads, dilation)),
+                     x.dtype.size, "the output of conv3d")
     y = _conv3d.conv3d(x, weight, bias, stride, pads, dilation, groups)
     return y[0] if unbatched else y
 
@@ -166,5 +169,6 @@ def conv_transpose3d(
         raise ValueError(f"conv_transpose3d: output size {tuple(sizes)} is too small for input "
                          f"of shape {tuple(x.shape)}, weight {tuple(w.shape)}, stride={s}, "
                          f"padding={p}, output_padding={op}, dilation={d}")
+    _args.check_size((x.shape[0], c_out, *sizes), x.dtype.size, "the output of conv_transpose3d")
     y = _ct.conv_transpose3d(x, w, bias, s, p, op, groups, d)
     return y[0] if unbatched else y

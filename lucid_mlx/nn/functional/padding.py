@@ -70,6 +70,9 @@ def pad(
                 f"{dims + 2}-D input, got shape {tuple(input.shape)}"
             )
     _check_amounts(mode, input.shape[input.ndim - dims :], pairs, pad, input.shape)
+    lead = input.shape[: input.ndim - dims]
+    padded = [n + lo + hi for n, (lo, hi) in zip(input.shape[input.ndim - dims :], pairs)]
+    _args.check_size((*lead, *padded), input.dtype.size, "the output of pad")
     if mode == "constant":
         return _pad.pad(input, pairs, mode, 0.0 if value is None else value)
     if dims == 3 and input.ndim == 5:
@@ -89,6 +92,8 @@ def _check_amounts(mode: str, sizes, pairs, pad, shape) -> None:
     sizes and returns uninitialised memory for others; here it is an error.)
     """
     where = f"got pad={pad!r} for input of shape {tuple(shape)}"
+    if any(abs(v) > _args.INT_LIMIT for v in pad):
+        raise ValueError(f"`pad` amounts must be within +-(2**31 - 1), MLX's 32-bit sizes, {where}")
     outs = []
     for size, (lo, hi) in zip(sizes, pairs):
         kept = size + min(lo, 0) + min(hi, 0)
