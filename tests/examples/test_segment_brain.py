@@ -107,6 +107,34 @@ def test_best_weights_load_strictly_into_monai(tiny_run):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("batch, size", [(1, 1), (4, 2), (5, 2), (3, 3)])
+def test_the_ranks_loss_shares_add_up_to_dicecelosss_value_on_the_whole_batch(batch, size):
+    from lucid_mlx.losses import DiceCELoss
+
+    from loss import ShardedDiceCELoss
+
+    rng = np.random.default_rng(5)
+    weights = [0.4, 1.9, 0.8, 0.9]
+    logits = rng.normal(size=(batch, 4, 6, 5, 4)).astype(np.float32)
+    labels = rng.integers(0, 4, size=(batch, 6, 5, 4))
+    labels[0, :3] = 1  # shards with different class mixes, so their weight sums differ
+    expected = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False, weight=weights)(
+        mx.array(logits), mx.array(labels[:, None]))
+    loss = ShardedDiceCELoss(weights)
+    total, per_shard = 0.0, 0.0
+    for rank in range(size):
+        a, b = loss.scales(labels, rank=rank, size=size)
+        lo, hi = lucid_mlx.distributed.shard_bounds(batch, rank=rank, size=size)
+        x, y = mx.array(logits[lo:hi]), mx.array(labels[lo:hi, None])
+        total += loss(x, y, mx.array(a), mx.array(b)).item()
+        per_shard += loss(x, y, mx.array(1.0), mx.array(1.0)).item() * (hi - lo) / batch
+    np.testing.assert_allclose(total / size, expected.item(), rtol=1e-5)
+    if size > 1:  # what weighing each shard's DiceCELoss by its patches alone gives: not the same
+        assert abs(per_shard - expected.item()) > 1e-3 * expected.item()
+    if size == 1:  # on one rank it is DiceCELoss itself
+        assert loss(mx.array(logits), mx.array(labels[:, None]), mx.array(1.0), mx.array(1.0)).item() == expected.item()
+
+
 def test_baseline_recovers_separable_classes():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, size=(20, 20, 20))

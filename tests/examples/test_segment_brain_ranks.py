@@ -42,14 +42,14 @@ def test_ranks_train_as_one_process_on_the_whole_batch(tmp_path):
     np.testing.assert_allclose([h["loss"] for h in ranks["history"]], [h["loss"] for h in alone["history"]],
                                rtol=1e-5)
     np.testing.assert_allclose(ranks["baseline_dice"], alone["baseline_dice"], rtol=1e-12)
-    np.testing.assert_allclose([h["dice"] for h in ranks["history"]], [h["dice"] for h in alone["history"]],
-                               atol=1e-3)
     got, expected = (mx.load(str(tmp_path / d / "checkpoint.safetensors")) for d in ("ranks", "alone"))
     assert sorted(got) == sorted(expected)
     for key in expected:
-        np.testing.assert_allclose(np.array(got[key]), np.array(expected[key]), rtol=1e-4, atol=1e-5,
+        np.testing.assert_allclose(np.array(got[key]), np.array(expected[key]), rtol=1e-4, atol=5e-5,
                                    err_msg=key)
 
+    np.testing.assert_allclose([h["dice"] for h in ranks["history"]], [h["dice"] for h in alone["history"]],
+                               atol=1e-3)
     # Rank 0 prints, draws the progress bar and writes; the others stay silent.
     assert "epoch 2/2" in job.ranks[0].stdout and "training:" in job.ranks[0].stderr
     for r in job.ranks[1:]:
