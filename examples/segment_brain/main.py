@@ -38,7 +38,7 @@ from checkpoint import CheckpointError, StopFlag, StopRequested, catch_sigint
 from lucid_mlx import distributed as dist
 from loss import ShardedDiceCELoss
 from lucid_mlx.nn import SyncBatchNorm3d
-from network import NORMS, build_network, network_args, segment, write_spec
+from network import NORMS, TTA, build_network, network_args, segment, write_spec
 from validation import Validation
 
 import checkpoint
@@ -90,7 +90,7 @@ a larger setting for an Apple-silicon GPU (memory it needs: README.md):
 
 # Options that define a run; --resume takes them from the checkpoint.
 RUN_OPTIONS = ("image", "label", "resolution", "val_copies", "channels", "strides", "res_units", "norm", "patch",
-               "batch", "epochs", "steps", "lr", "seed", "roi", "overlap", "sw_batch")
+               "batch", "epochs", "steps", "lr", "seed", "roi", "overlap", "sw_batch", "tta")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "the strides (default: %(default)s)")
     inference.add_argument("--overlap", type=float, default=0.5, metavar="F",
                            help="overlap of neighbouring windows, in [0, 1) (default: %(default)s)")
+    inference.add_argument("--tta", default="flip", choices=TTA,
+                           help="test-time augmentation: flip averages the prediction with that of the volume "
+                                "mirrored along its first axis (default: %(default)s)")
     inference.add_argument("--sw-batch", type=int, default=4, metavar="N",
                            help="windows per forward pass (default: %(default)s)")
     run = p.add_argument_group("run")
@@ -409,7 +412,7 @@ def save_outputs(model, volume: Volume, val: Validation, history: list[dict], ar
     """The NIfTIs and PNGs of the best weights (already loaded into ``model``)."""
     shown = val.images[0]
     model.eval()
-    prediction = segment(model, shown, args.roi, args.overlap, args.sw_batch)
+    prediction = segment(model, shown, args.roi, args.overlap, args.sw_batch, args.tta)
     _save_nifti(volume, volume.uncrop(prediction), os.path.join(args.out, "prediction.nii.gz"))
     _save_nifti(volume, volume.uncrop(shown), os.path.join(args.out, "input_corrupted.nii.gz"))
     _save_nifti(volume, volume.uncrop(volume.labels), os.path.join(args.out, "labels.nii.gz"))
@@ -459,7 +462,8 @@ def train(args: argparse.Namespace, volume: Volume, stop: StopFlag) -> dict:
         os.makedirs(args.out, exist_ok=True)
     names = volume.class_names
 
-    val = Validation(volume, args.val_copies, args.roi, args.patch // 2, args.overlap, args.sw_batch, seed=args.seed)
+    val = Validation(volume, args.val_copies, args.roi, args.patch // 2, args.overlap, args.sw_batch, args.tta,
+                     seed=args.seed)
     dist.main_print(f"volume {volume.nifti.shape[:3]} cropped to {volume.image.shape}, voxels "
                     f"{'x'.join(f'{s:g}' for s in volume.spacing)} mm, classes {', '.join(names)}")
     dist.main_print(f"validation slab z {volume.slab[0]}..{volume.slab[1] - 1}, {args.val_copies} corrupted "
@@ -473,7 +477,7 @@ def train(args: argparse.Namespace, volume: Volume, stop: StopFlag) -> dict:
         model = SyncBatchNorm3d.convert_sync_batchnorm(model)
         dist.broadcast_parameters(model)
     spec = dist.run_on_main(write_spec, os.path.join(args.out, "best.json"), net_args, names, volume.spacing,
-                            args.roi)
+                            args.roi, args.tta)
     dist.main_print(f"network: monai.networks.nets.UNet(**{json.dumps(net_args)})")
     optimizer = build_optimizer(args)
     regions = training_regions(volume.image.shape[2], volume.slab)

@@ -43,7 +43,10 @@ def network_args(channels: tuple[int, ...], strides: tuple[int, ...], norm: str,
     elif norm == "instance":
         norm_arg = ["instance", {"affine": True}]
     else:
-        norm_arg = "batch"
+        # Running statistics over about the last 100 steps, not PyTorch's
+        # default 10 (momentum 0.1): with 2 patches a step, the eval-mode
+        # network then depends much less on the last few corrupted volumes.
+        norm_arg = ["batch", {"momentum": 0.01}]
     # No convolution biases: every convolution but the last feeds a norm that
     # subtracts its mean, so a bias there gets only rounding noise as
     # gradient, which Adam scales up to full-size steps (measured: such biases
@@ -61,7 +64,7 @@ def build_network(args: dict) -> UNet:
     return UNet(**kwargs)
 
 
-def write_spec(path: str, args: dict, classes, spacing, roi: int) -> dict:
+def write_spec(path: str, args: dict, classes, spacing, roi: int, tta: str) -> dict:
     """The JSON beside the weights; returns what it wrote."""
     spec = {
         "version": SPEC_VERSION,
@@ -71,6 +74,7 @@ def write_spec(path: str, args: dict, classes, spacing, roi: int) -> dict:
         "classes": list(classes),
         "spacing_mm": [float(s) for s in spacing],
         "roi_size": [roi] * 3,
+        "tta": tta,
         "input": "one T1 channel, each volume scaled so its 1st/99th percentiles are 0/1 (augment.normalise)",
     }
     tmp = path + ".tmp"
@@ -122,22 +126,35 @@ def load_network(weights: str, spec: dict) -> UNet:
     return model
 
 
+TTA = ("flip", "none")
+
+
 def segment_probabilities(model, image: np.ndarray, roi: int, overlap: float, sw_batch: int,
-                          progress: bool = False) -> mx.array:
+                          tta: str = "flip", progress: bool = False) -> mx.array:
     """Class probabilities (K, X, Y, Z) of a normalised (X, Y, Z) volume by sliding windows.
 
     Windows of ``roi``^3 overlap by ``overlap`` and are blended with
     Gaussian weights, so a voxel's prediction comes mostly from windows
     centred near it.  A volume smaller than the window is padded with
-    zeros, the normalised background's intensity, and cropped back.
+    zeros, the normalised background's intensity, and cropped back.  With
+    ``tta="flip"`` the probabilities are averaged with those of the volume
+    mirrored along its first axis (mirrored back), the flip training
+    patches get half the time.
     """
     x = mx.array(image[None, None].astype(np.float32))
-    logits = lucid_mlx.inferers.sliding_window_inference(
-        x, roi, sw_batch, model, overlap=overlap, mode="gaussian", progress=progress)
-    return mx.softmax(logits[0], axis=0)
+
+    def probabilities(volume: mx.array) -> mx.array:
+        logits = lucid_mlx.inferers.sliding_window_inference(
+            volume, roi, sw_batch, model, overlap=overlap, mode="gaussian", progress=progress)
+        return mx.softmax(logits[0], axis=0)
+
+    probs = probabilities(x)
+    if tta == "flip":
+        probs = (probs + probabilities(x[:, :, ::-1])[:, ::-1]) / 2
+    return probs
 
 
-def segment(model, image: np.ndarray, roi: int, overlap: float, sw_batch: int) -> np.ndarray:
+def segment(model, image: np.ndarray, roi: int, overlap: float, sw_batch: int, tta: str = "flip") -> np.ndarray:
     """Class indices (uint8, shape of ``image``) of a normalised volume."""
-    probs = segment_probabilities(model, image, roi, overlap, sw_batch)
+    probs = segment_probabilities(model, image, roi, overlap, sw_batch, tta)
     return np.array(mx.argmax(probs, axis=0)).astype(np.uint8)

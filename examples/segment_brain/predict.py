@@ -127,7 +127,8 @@ def predict(model, spec: dict, nifti: nib.Nifti1Image, data: np.ndarray, overlap
         resampled = ndimage.zoom(scaled, shape / np.array(ras.shape), order=1, mode="nearest")
     box = foreground_box(resampled)
     roi = spec["roi_size"][0]
-    probs = np.array(segment_probabilities(model, normalise(resampled[box]), roi, overlap, sw_batch))
+    probs = np.array(segment_probabilities(model, normalise(resampled[box]), roi, overlap, sw_batch,
+                                           spec.get("tta", "none")))
     k = probs.shape[0]
     full = np.zeros((k,) + resampled.shape, np.float32)
     full[0] = 1.0  # outside the crop: background

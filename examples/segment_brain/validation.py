@@ -85,10 +85,10 @@ class Validation:
     """
 
     def __init__(self, volume: Volume, copies: int, roi: int, context: int, overlap: float, sw_batch: int,
-                 seed: int):
+                 tta: str, seed: int):
         rng = np.random.default_rng(seed + 1_000_003)  # apart from the training stream
         self.volume, self.k = volume, len(volume.class_names)
-        self.roi, self.overlap, self.sw_batch = roi, overlap, sw_batch
+        self.roi, self.overlap, self.sw_batch, self.tta = roi, overlap, sw_batch, tta
         self.images = [corrupt(volume.image, rng) for _ in range(copies)]
         self.mine = list(dist.shard_indices(copies))
         z0, z1 = volume.slab
@@ -110,7 +110,7 @@ class Validation:
     def predict_slab(self, model, index: int) -> np.ndarray:
         """The model's class indices on the slab of copy ``index``."""
         return segment(model, self.images[index][:, :, self.window], self.roi, self.overlap,
-                       self.sw_batch)[:, :, self.inner]
+                       self.sw_batch, self.tta)[:, :, self.inner]
 
     def score(self, model) -> tuple[np.ndarray, np.ndarray]:
         """The model's mean Dice and HD95 per foreground class over the copies (eval mode)."""

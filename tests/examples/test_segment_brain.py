@@ -118,9 +118,9 @@ def test_the_ranks_loss_shares_add_up_to_dicecelosss_value_on_the_whole_batch(ba
     logits = rng.normal(size=(batch, 4, 6, 5, 4)).astype(np.float32)
     labels = rng.integers(0, 4, size=(batch, 6, 5, 4))
     labels[0, :3] = 1  # shards with different class mixes, so their weight sums differ
-    expected = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False, weight=weights)(
-        mx.array(logits), mx.array(labels[:, None]))
-    loss = ShardedDiceCELoss(weights)
+    expected = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False, weight=weights,
+                          lambda_ce=0.25)(mx.array(logits), mx.array(labels[:, None]))
+    loss = ShardedDiceCELoss(weights, lambda_ce=0.25)
     total, per_shard = 0.0, 0.0
     for rank in range(size):
         a, b = loss.scales(labels, rank=rank, size=size)
