@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--val-copies", type=int, default=2, metavar="N",
                       help="corrupted copies of the validation slab scored each epoch (default: %(default)s)")
     model = p.add_argument_group("model (MONAI's UNet)")
-    model.add_argument("--channels", default="8,16,32,64", metavar="C1,C2,...",
+    model.add_argument("--channels", default="4,8,16,32", metavar="C1,C2,...",
                        help="feature channels per U-Net level, finest first; at least 2 levels "
                             "(default: %(default)s)")
     model.add_argument("--strides", metavar="S1,S2,...",
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     inference.add_argument("--roi", type=int, default=48, metavar="N",
                            help="edge of the cubic inference windows in voxels, a multiple of the product of "
                                 "the strides (default: %(default)s)")
-    inference.add_argument("--overlap", type=float, default=0.5, metavar="F",
+    inference.add_argument("--overlap", type=float, default=0.25, metavar="F",
                            help="overlap of neighbouring windows, in [0, 1) (default: %(default)s)")
     inference.add_argument("--tta", default="flip", choices=TTA,
                            help="test-time augmentation: flip averages the prediction with that of the volume "
