@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from . import _fmt_mem, collect, environment, format_candidates, format_table
+from . import _fmt_mem, collect, format_candidates, format_table
 from .cases import CASES, EXTRA_CASES
 from .model_cases import MODEL_CASES
 

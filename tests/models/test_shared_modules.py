@@ -4,8 +4,9 @@ A module reachable under two paths of an MLX parameter tree is two sets of
 weights to MLX (gradients and optimizer updates split between them), so a
 lucid_mlx network registers each module once and declares MONAI's other
 names in ``torch_aliases()``. Checked for each network with PReLU
-activations (the parametrised case): the names MONAI registers one
-parameter under are exactly the names lucid_mlx lists for one array.
+activations where it takes them, and its main options: the names MONAI
+registers one parameter under are exactly the names lucid_mlx lists for
+one array.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ CASES = {
                   mlp_dim=48, num_heads=2),
     "ViT": dict(in_channels=1, img_size=(32, 32, 32), patch_size=16, hidden_size=24, mlp_dim=48, num_heads=2,
                 num_layers=2, classification=True),
+    "SwinUNETR": dict(in_channels=1, out_channels=2, feature_size=12, depths=(1, 1, 1, 1),
+                      num_heads=(1, 1, 1, 1), use_v2=True),
+    "MedNeXt": dict(spatial_dims=3, init_filters=4, in_channels=1, out_channels=2, blocks_down=(1, 1, 1, 1),
+                    blocks_bottleneck=1, blocks_up=(1, 1, 1, 1), deep_supervision=True,
+                    use_residual_connection=True, global_resp_norm=True),
 }
 
 

@@ -140,7 +140,24 @@ class MedNeXtBlock(nn.Module):
         return x + y if self.do_res else y
 
 
-class MedNeXtDownBlock(MedNeXtBlock):
+class _Resampling(MedNeXtBlock):
+    """A block whose depthwise conv has stride 2 and whose residual, when on, is a strided
+    1x1x1 ``_CONV`` (``res_conv``) rather than the identity."""
+
+    _STRIDE = 2
+    _CONV: type = Conv3d
+
+    def __init__(self, in_channels: int, out_channels: int, expansion_ratio: int = 4, kernel_size: int = 7,
+                 use_residual_connection: bool = False, norm_type: str = "group", dim: str = "3d",
+                 global_resp_norm: bool = False) -> None:
+        super().__init__(in_channels, out_channels, expansion_ratio, kernel_size, use_residual_connection=False,
+                         norm_type=norm_type, dim=dim, global_resp_norm=global_resp_norm)
+        self.resample_do_res = bool(use_residual_connection)
+        if self.resample_do_res:
+            self.res_conv = self._CONV(in_channels, out_channels, kernel_size=1, stride=2)
+
+
+class MedNeXtDownBlock(_Resampling):
     r"""A :class:`MedNeXtBlock` whose depthwise conv has stride 2: halves D, H and W.
 
     Takes the arguments of :class:`MedNeXtBlock` (``use_residual_connection``
@@ -152,16 +169,7 @@ class MedNeXtDownBlock(MedNeXtBlock):
         - Output: (N, out_channels, ceil(D / 2), ceil(H / 2), ceil(W / 2))
     """
 
-    _STRIDE = 2
-
-    def __init__(self, in_channels: int, out_channels: int, expansion_ratio: int = 4, kernel_size: int = 7,
-                 use_residual_connection: bool = False, norm_type: str = "group", dim: str = "3d",
-                 global_resp_norm: bool = False) -> None:
-        super().__init__(in_channels, out_channels, expansion_ratio, kernel_size, use_residual_connection=False,
-                         norm_type=norm_type, dim=dim, global_resp_norm=global_resp_norm)
-        self.resample_do_res = bool(use_residual_connection)
-        if self.resample_do_res:
-            self.res_conv = Conv3d(in_channels, out_channels, kernel_size=1, stride=2)
+    _CONV = Conv3d
 
     def _depthwise(self, channels: int, kernel_size: int) -> nn.Module:
         return Conv3d(channels, channels, kernel_size, stride=2, padding=kernel_size // 2, groups=channels)
@@ -172,7 +180,7 @@ class MedNeXtDownBlock(MedNeXtBlock):
         return y + self.res_conv(x) if self.resample_do_res else y
 
 
-class MedNeXtUpBlock(MedNeXtBlock):
+class MedNeXtUpBlock(_Resampling):
     r"""A :class:`MedNeXtBlock` whose depthwise conv is transposed with stride 2: doubles D, H and W.
 
     Takes the arguments of :class:`MedNeXtBlock` (``use_residual_connection``
@@ -186,16 +194,7 @@ class MedNeXtUpBlock(MedNeXtBlock):
         - Output: (N, out_channels, 2D, 2H, 2W)
     """
 
-    _STRIDE = 2
-
-    def __init__(self, in_channels: int, out_channels: int, expansion_ratio: int = 4, kernel_size: int = 7,
-                 use_residual_connection: bool = False, norm_type: str = "group", dim: str = "3d",
-                 global_resp_norm: bool = False) -> None:
-        super().__init__(in_channels, out_channels, expansion_ratio, kernel_size, use_residual_connection=False,
-                         norm_type=norm_type, dim=dim, global_resp_norm=global_resp_norm)
-        self.resample_do_res = bool(use_residual_connection)
-        if self.resample_do_res:
-            self.res_conv = ConvTranspose3d(in_channels, out_channels, kernel_size=1, stride=2)
+    _CONV = ConvTranspose3d
 
     def _depthwise(self, channels: int, kernel_size: int) -> nn.Module:
         return ConvTranspose3d(channels, channels, kernel_size, stride=2, padding=kernel_size // 2,
