@@ -119,8 +119,9 @@ def test_the_ranks_loss_shares_add_up_to_dicecelosss_value_on_the_whole_batch(ba
     labels = rng.integers(0, 4, size=(batch, 6, 5, 4))
     labels[0, :3] = 1  # shards with different class mixes, so their weight sums differ
     expected = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False, weight=weights,
-                          lambda_ce=0.25)(mx.array(logits), mx.array(labels[:, None]))
-    loss = ShardedDiceCELoss(weights, lambda_ce=0.25)
+                          lambda_ce=1.0)(mx.array(logits), mx.array(labels[:, None]))
+    # lambda_ce 1 (not the example's): the cross-entropy's share, where shards differ, is larger.
+    loss = ShardedDiceCELoss(weights, lambda_ce=1.0)
     total, per_shard = 0.0, 0.0
     for rank in range(size):
         a, b = loss.scales(labels, rank=rank, size=size)
