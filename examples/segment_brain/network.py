@@ -64,8 +64,13 @@ def build_network(args: dict) -> UNet:
     return UNet(**kwargs)
 
 
-def write_spec(path: str, args: dict, classes, spacing, roi: int, tta: str) -> dict:
-    """The JSON beside the weights; returns what it wrote."""
+def write_spec(path: str, args: dict, classes, spacing, roi: int, tta: str, orientation: str) -> dict:
+    """The JSON beside the weights; returns what it wrote.
+
+    ``spacing`` and ``orientation`` (axis codes such as ``"RAS"``) describe
+    the training volume's voxel axes, in which the network learnt anatomy:
+    ``predict.py`` brings a new image to the same ones.
+    """
     spec = {
         "version": SPEC_VERSION,
         "network": "UNet",
@@ -73,6 +78,7 @@ def write_spec(path: str, args: dict, classes, spacing, roi: int, tta: str) -> d
         "args": args,
         "classes": list(classes),
         "spacing_mm": [float(s) for s in spacing],
+        "orientation": orientation,
         "roi_size": [roi] * 3,
         "tta": tta,
         "input": "one T1 channel, each volume scaled so its 1st/99th percentiles are 0/1 (augment.normalise)",
@@ -108,6 +114,18 @@ def read_spec(path: str) -> dict:
         raise SpecError(f"{path!r} is not a network-arguments file: it needs the keys {', '.join(keys)}")
     if spec["network"] != "UNet":
         raise SpecError(f"{path!r}: network {spec['network']!r} is not one this example builds (UNet)")
+    spec.setdefault("orientation", "RAS")  # files written before it was saved: the template's
+    checks = (("spacing_mm", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+               "3 voxel sizes > 0"),
+              ("roi_size", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "3 ints > 0"))
+    for key, ok, expected in checks:
+        value = spec[key]
+        if not (isinstance(value, list) and len(value) == 3 and all(ok(v) for v in value)):
+            raise SpecError(f"{path!r}: {key} must be {expected}, got {value!r}")
+    codes = spec["orientation"]
+    if not (isinstance(codes, str) and len(codes) == 3 and sorted(codes.translate(str.maketrans("LPI", "RAS")))
+            == ["A", "R", "S"]):
+        raise SpecError(f"{path!r}: orientation must be 3 axis codes such as 'RAS', got {codes!r}")
     return spec
 
 
@@ -119,7 +137,8 @@ def load_network(weights: str, spec: dict) -> UNet:
         raise SpecError(f"cannot build UNet from the saved arguments ({' '.join(str(e).split())})") from None
     try:
         lucid_mlx.load_torch_state_dict(model, weights, strict=True)
-    except (ValueError, OSError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError, TypeError, ImportError) as e:
+        # TypeError: a file that holds no state_dict; ImportError: a .pt file without PyTorch.
         reason = " ".join(str(e).split())
         raise SpecError(f"the weights do not fit the saved arguments ({reason[:300]})") from None
     model.eval()

@@ -5,7 +5,8 @@
 ``predict`` rebuilds the network from the JSON beside the weights (MONAI's
 class and constructor arguments, written by main.py) and loads the weights
 strictly.  The image is then brought to what the network was trained on:
-RAS voxel order, the training voxel size (linear resampling), cropped to its
+the training volume's voxel order and directions (``orientation`` in the
+JSON; RAS for the template), the training voxel size (linear resampling), cropped to its
 foreground's bounding box plus a margin (training volumes were cropped to
 the brain), and scaled so its 1st/99th percentiles are 0/1.  Sliding-window
 inference gives class probabilities, which go back the same way (uncropped
@@ -86,18 +87,21 @@ def parse_args(argv=None, parser: argparse.ArgumentParser | None = None) -> argp
     return args
 
 
-def to_ras(nifti: nib.Nifti1Image, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The voxels in RAS order (as the MNI template's), their spacing, and the reorientation used."""
-    ornt = nib.io_orientation(nifti.affine)
-    ras = nib.orientations.apply_orientation(data, ornt)
+def reorient(nifti: nib.Nifti1Image, data: np.ndarray, codes: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The voxels in the axis order and directions ``codes`` (e.g. ``"RAS"``), their spacing, and the transform."""
+    ornt = nib.orientations.ornt_transform(nib.io_orientation(nifti.affine), nib.orientations.axcodes2ornt(codes))
+    out = nib.orientations.apply_orientation(data, ornt)
     affine = nifti.affine @ nib.orientations.inv_ornt_aff(ornt, data.shape)
     spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    return ras, spacing, ornt
+    return out, spacing, ornt
 
 
-def from_ras(labels: np.ndarray, ornt: np.ndarray) -> np.ndarray:
-    """Undo ``to_ras``: the labels in the input's own voxel order."""
-    back = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt("RAS"), ornt)
+def undo_reorient(labels: np.ndarray, ornt: np.ndarray) -> np.ndarray:
+    """Undo ``reorient``: the labels in the input's own voxel order."""
+    # Input axis i went to axis ornt[i, 0] (flipped if ornt[i, 1] is -1): send it back.
+    back = np.empty_like(ornt)
+    for axis, (target, flip) in enumerate(ornt):
+        back[int(target)] = (axis, flip)
     return nib.orientations.apply_orientation(labels, back)
 
 
@@ -113,18 +117,18 @@ def foreground_box(image: np.ndarray, margin: int = MARGIN) -> tuple[slice, slic
 
 def predict(model, spec: dict, nifti: nib.Nifti1Image, data: np.ndarray, overlap: float,
             sw_batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Class indices on the input's grid, plus the RAS image and labels for the figure.
+    """Class indices on the input's grid, plus the reoriented image and labels for the figure.
 
     Raises:
         InputError: the image is constant (nothing to segment).
     """
-    ras, spacing, ornt = to_ras(nifti, data)
-    scaled = scale01(ras)
+    oriented, spacing, ornt = reorient(nifti, data, spec["orientation"])
+    scaled = scale01(oriented)
     factors = spacing / np.asarray(spec["spacing_mm"], dtype=float)
     resampled = scaled
     if np.abs(factors - 1).max() > 1e-3:
-        shape = np.maximum(np.round(np.array(ras.shape) * factors), 1).astype(int)
-        resampled = ndimage.zoom(scaled, shape / np.array(ras.shape), order=1, mode="nearest")
+        shape = np.maximum(np.round(np.array(oriented.shape) * factors), 1).astype(int)
+        resampled = ndimage.zoom(scaled, shape / np.array(oriented.shape), order=1, mode="nearest")
     box = foreground_box(resampled)
     roi = spec["roi_size"][0]
     probs = np.array(segment_probabilities(model, normalise(resampled[box]), roi, overlap, sw_batch,
@@ -133,11 +137,11 @@ def predict(model, spec: dict, nifti: nib.Nifti1Image, data: np.ndarray, overlap
     full = np.zeros((k,) + resampled.shape, np.float32)
     full[0] = 1.0  # outside the crop: background
     full[(slice(None),) + box] = probs
-    if resampled.shape != ras.shape:
-        full = np.stack([ndimage.zoom(p, np.array(ras.shape) / np.array(p.shape), order=1, mode="nearest")
+    if resampled.shape != oriented.shape:
+        full = np.stack([ndimage.zoom(p, np.array(oriented.shape) / np.array(p.shape), order=1, mode="nearest")
                          for p in full])
-    labels_ras = np.argmax(full, axis=0).astype(np.uint8)
-    return from_ras(labels_ras, ornt), ras, labels_ras
+    labels_oriented = np.argmax(full, axis=0).astype(np.uint8)
+    return undo_reorient(labels_oriented, ornt), oriented, labels_oriented
 
 
 def _stem(path: str) -> str:
@@ -165,7 +169,7 @@ def main(argv=None) -> dict:
     except InputError as e:
         parser.error(str(e))
 
-    labels, ras, labels_ras = predict(model, spec, nifti, data, args.overlap, args.sw_batch)
+    labels, oriented, labels_oriented = predict(model, spec, nifti, data, args.overlap, args.sw_batch)
     os.makedirs(args.out, exist_ok=True)
     stem = _stem(args.image)
     header = nifti.header.copy()
@@ -177,7 +181,8 @@ def main(argv=None) -> dict:
     import figures  # matplotlib only once there is something to draw
     names = spec["classes"]
     out_png = os.path.join(args.out, f"{stem}_slices.png")
-    figures.slices(scale01(ras), None, labels_ras, None, names, out_png, spacing=to_ras(nifti, data)[1],
+    spacing = reorient(nifti, data, spec["orientation"])[1]
+    figures.slices(scale01(oriented), None, labels_oriented, None, names, out_png, spacing=spacing,
                    input_title="input")
 
     voxel_ml = float(np.prod(nifti.header.get_zooms()[:3])) / 1000

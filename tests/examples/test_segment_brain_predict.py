@@ -24,7 +24,8 @@ def _volume(folder, name, data, affine):
 def _new_subject(shape=(30, 26, 21)):
     """Another synthetic head: a different size, voxel size and orientation from the training subject."""
     grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij"))
-    r = np.sqrt((grid ** 2).sum(0))
+    # Off centre, so that no flip of an axis maps the head onto itself.
+    r = np.sqrt(((grid - np.array([0.15, -0.1, 0.2])[:, None, None, None]) ** 2).sum(0))
     image = np.select([r < 0.3, r < 0.55, r < 0.8], [800.0, 600.0, 300.0], 0.0).astype(np.float32)
     affine = np.array([[0, 0, -3.0, 40], [1.5, 0, 0, -20], [0, 1.1, 0, 5], [0, 0, 0, 1]])  # not RAS
     return image, affine
@@ -62,6 +63,28 @@ def test_predict_does_not_depend_on_the_voxel_order(tiny_run, tmp_path):
     np.testing.assert_array_equal(labels[1][::-1], labels[0])
 
 
+@pytest.mark.parametrize("training", ["RAS", "LPS", "AIL"])
+def test_a_new_image_reaches_the_network_in_the_training_volumes_voxel_order(training, tiny_run):
+    # One anatomy stored two ways: in RAS order, and in the `training` orientation.
+    ras = np.random.default_rng(0).normal(size=(5, 6, 7)).astype(np.float32)
+    ras_affine = np.diag([1.0, 2.0, 3.0, 1.0])
+    to_training = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt("RAS"),
+                                                  nib.orientations.axcodes2ornt(training))
+    stored = nib.orientations.apply_orientation(ras, to_training)
+    stored_affine = ras_affine @ nib.orientations.inv_ornt_aff(to_training, ras.shape)
+    assert "".join(nib.aff2axcodes(stored_affine)) == training
+    spacing = np.sqrt((stored_affine[:3, :3] ** 2).sum(axis=0))
+    # Whichever way the file stores it, the network gets it in the training volume's order.
+    for data, affine in ((ras, ras_affine), (stored, stored_affine)):
+        seen, seen_spacing, ornt = predict_app.reorient(nib.Nifti1Image(data, affine), data, training)
+        np.testing.assert_array_equal(seen, stored)
+        np.testing.assert_allclose(seen_spacing, spacing)
+        np.testing.assert_array_equal(predict_app.undo_reorient(seen, ornt), data)
+    # main.py writes the training volume's orientation beside the weights (the tiny subject's is RAS).
+    _, out, _ = tiny_run
+    assert json.loads((out / "best.json").read_text())["orientation"] == "RAS"
+
+
 def test_resampling_to_the_training_voxel_size_and_back_keeps_the_grid(tmp_path):
     # A stand-in network that outputs its input's class by thresholds shows that
     # resampling, cropping and reorienting put every label back on its voxel.
@@ -73,7 +96,7 @@ def test_resampling_to_the_training_voxel_size_and_back_keeps_the_grid(tmp_path)
         import mlx.core as mx
         return mx.concatenate([0.5 - x, x - 0.5], axis=1) * 100
 
-    spec = {"spacing_mm": [2.0, 2.0, 2.0], "roi_size": [8, 8, 8]}
+    spec = {"spacing_mm": [2.0, 2.0, 2.0], "roi_size": [8, 8, 8], "orientation": "RAS"}
     nifti = nib.Nifti1Image(image, affine)
     labels, _, _ = predict_app.predict(threshold_model, spec, nifti, image, overlap=0.25, sw_batch=2)
     # Linear resampling to 2 mm and back blurs the cube's faces by at most a voxel.
@@ -107,6 +130,10 @@ def test_bad_inputs_end_with_one_line_and_status_2(tiny_run, tmp_path, capsys):
     spec["args"]["channels"] = [4, 16]
     (tmp_path / "other.json").write_text(json.dumps(spec))
     (tmp_path / "broken.json").write_text("{not json")
+    for name, key, value in (("spacing", "spacing_mm", [2.0, 0.0, 2.0]), ("axes", "orientation", "RAR")):
+        shutil.copy(weights, tmp_path / f"{name}.safetensors")
+        (tmp_path / f"{name}.json").write_text(json.dumps({**json.loads((out / "best.json").read_text()),
+                                                          key: value}))
     cases = [
         (["--image", good], "the following arguments are required: --weights"),
         (["--weights", str(tmp_path / "none.safetensors"), "--image", good], "--weights: no such file"),
@@ -114,6 +141,10 @@ def test_bad_inputs_end_with_one_line_and_status_2(tiny_run, tmp_path, capsys):
         (["--weights", str(tmp_path / "other.safetensors"), "--image", good],
          "the weights do not fit the saved arguments"),
         (["--weights", weights, "--args", str(tmp_path / "broken.json"), "--image", good], "cannot read"),
+        (["--weights", str(tmp_path / "spacing.safetensors"), "--image", good],
+         "spacing_mm must be 3 voxel sizes > 0, got [2.0, 0.0, 2.0]"),
+        (["--weights", str(tmp_path / "axes.safetensors"), "--image", good],
+         "orientation must be 3 axis codes such as 'RAS', got 'RAR'"),
         (["--weights", weights, "--image", str(tmp_path / "none.nii.gz")], "--image: no such file"),
         (["--weights", weights, "--image", _volume(tmp_path, "nan.nii.gz", nan, affine)],
          "--image: 1 of 16380 voxels are NaN or infinite"),
