@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from functools import partial
 
@@ -83,9 +84,9 @@ before anything is trained); 1 if training diverges (a NaN or infinite loss or
 weight), in which case nothing non-finite is saved; 130 after Ctrl-C, once the
 checkpoint is saved (continue with --resume).
 
-a larger setting for an Apple-silicon GPU (memory it needs: README.md):
-  python examples/segment_brain/main.py --device gpu --resolution 1 \\
-      --patch 64 --batch 4 --channels 16,32,64,128 --epochs 20 --steps 100
+a larger setting for an Apple-silicon GPU (not yet run on one):
+  python examples/segment_brain/main.py --device gpu --resolution 1 --patch 64 --batch 4 \\
+      --channels 16,32,64,128 --roi 96 --epochs 20 --steps 100
 """
 
 # Options that define a run; --resume takes them from the checkpoint.
@@ -216,16 +217,20 @@ def _adopt_checkpoint(p, args, argv) -> dict:
         arrays, state = checkpoint.read(path)
     except CheckpointError as e:
         p.error(f"--resume: {e}")
-    saved = state["options"]
+    saved = state.get("options")
+    if not isinstance(saved, dict) or any(name not in saved for name in RUN_OPTIONS):
+        p.error(f"--resume: the checkpoint {path!r} does not hold this script's options; start a new --out")
+    given = _given(argv, p) & set(RUN_OPTIONS)
+    for name in RUN_OPTIONS:  # the options left out are the checkpoint's
+        if name not in given:
+            setattr(args, name, saved[name])
     _check_run_options(p, args)  # the given values in the checkpoint's form, for the comparison
-    for name in sorted(_given(argv, p) & set(RUN_OPTIONS)):
-        given, kept = getattr(args, name), saved[name]
-        if (list(given) if isinstance(given, tuple) else given) != kept:
+    for name in sorted(given):
+        value, kept = getattr(args, name), saved[name]
+        if (list(value) if isinstance(value, tuple) else value) != kept:
             option = "--" + name.replace("_", "-")
-            p.error(f"--resume: {option} {given!r} differs from the checkpoint's {kept!r}; "
+            p.error(f"--resume: {option} {value!r} differs from the checkpoint's {kept!r}; "
                     f"leave it out (the run keeps its options) or start a new --out")
-    for name in RUN_OPTIONS:
-        setattr(args, name, saved[name])
     return {"arrays": arrays, "state": state}
 
 
@@ -476,8 +481,9 @@ def train(args: argparse.Namespace, volume: Volume, stop: StopFlag) -> dict:
     if dist.size() > 1:
         model = SyncBatchNorm3d.convert_sync_batchnorm(model)
         dist.broadcast_parameters(model)
+    orientation = "".join(nib.orientations.ornt2axcodes(nib.io_orientation(volume.nifti.affine)))
     spec = dist.run_on_main(write_spec, os.path.join(args.out, "best.json"), net_args, names, volume.spacing,
-                            args.roi, args.tta)
+                            args.roi, args.tta, orientation)
     dist.main_print(f"network: monai.networks.nets.UNet(**{json.dumps(net_args)})")
     optimizer = build_optimizer(args)
     regions = training_regions(volume.image.shape[2], volume.slab)
@@ -499,8 +505,10 @@ def train(args: argparse.Namespace, volume: Volume, stop: StopFlag) -> dict:
             run.epoch, run.step, run.losses = run.epoch + 1, 0, []
             # Seconds per step, wall and this process's CPU (user + sys), and the validation's wall seconds.
             run.history.append({"epoch": run.epoch, "loss": loss, "dice": dice.tolist(),
-                                "hd95_mm": _json_floats(hd95), "step_seconds": (t1 - t0) / steps,
-                                "step_cpu_seconds": (c1 - c0) / steps,
+                                "hd95_mm": _json_floats(hd95),
+                                # None: resumed after a stop on the epoch's last step, no step timed.
+                                "step_seconds": (t1 - t0) / steps if steps else None,
+                                "step_cpu_seconds": (c1 - c0) / steps if steps else None,
                                 "validation_seconds": time.perf_counter() - t1})
             saved = dice.mean() > run.best
             if saved:
@@ -520,7 +528,9 @@ def train(args: argparse.Namespace, volume: Volume, stop: StopFlag) -> dict:
 
 def main(argv=None) -> dict:
     """Check the options and the data, then train; see ``--help``."""
-    dist.init()
+    # A stalled peer ends the job after 10 minutes instead of hanging it
+    # (dist.deadline around each step); an exception on any rank ends it at once.
+    dist.init(timeout=600)
     parser = build_parser()
     args = parse_args(argv, parser)
     try:
@@ -531,10 +541,13 @@ def main(argv=None) -> dict:
     try:
         with catch_sigint(stop, announce=dist.is_main()):
             return train(args, volume, stop)
+    except CheckpointError as e:  # the checkpoint does not fit the data or the network
+        parser.error(f"--resume: {e}")
     except Diverged as e:
         # Exit status 1, not argparse's 2: the options were valid, the run failed.
-        raise SystemExit(f"{parser.prog}: training stopped: {e}; try a smaller --lr "
-                         f"(nothing non-finite was saved)") from None
+        dist.main_print(f"{parser.prog}: training stopped: {e}; try a smaller --lr "
+                        f"(nothing non-finite was saved)", file=sys.stderr)
+        raise SystemExit(1) from None
     except StopRequested as e:
         dist.main_print(f"{parser.prog}: stopped by Ctrl-C at {e}; the checkpoint "
                         f"{os.path.join(args.out, checkpoint.FILENAME)} is saved: continue with "

@@ -364,14 +364,15 @@ def test_help_names_the_options_defaults_and_outputs(capsys):
     # One step this large already leaves infinite weights, before any loss shows it.
     ("1", "3e38", "the weights hold NaN or infinite values after epoch 1"),
 ])
-def test_a_diverging_run_stops_before_saving_non_finite_weights(steps, lr, reason, tmp_path):
+def test_a_diverging_run_stops_before_saving_non_finite_weights(steps, lr, reason, tmp_path, capsys):
     _synthetic_subject(tmp_path)
     out = tmp_path / "out"
     argv = TINY + ["--steps", steps, "--lr", lr, "--image", str(tmp_path / "t1.nii.gz"),
                    "--label", str(tmp_path / "seg.nii.gz"), "--out", str(out)]
     with pytest.raises(SystemExit) as exit_info:
         segment_brain.main(argv)
-    message = str(exit_info.value.code)  # a message: the exit status is 1
+    assert exit_info.value.code == 1
+    message = capsys.readouterr().err.splitlines()[-1]
     assert message.startswith(f"main.py: training stopped: {reason}"), message
     assert "nothing non-finite was saved" in message
     assert not (out / "best.safetensors").exists() and not (out / "history.json").exists()

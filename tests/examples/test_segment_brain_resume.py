@@ -66,8 +66,14 @@ def uninterrupted(tmp_path_factory):
     return folder, _outputs(out)
 
 
-@pytest.mark.parametrize("stop_at", [2, 4, 5], ids=["mid-epoch-1", "end-of-epoch-1", "mid-epoch-2"])
-def test_resume_gives_the_uninterrupted_run_bit_for_bit(uninterrupted, stop_at, monkeypatch, capsys):
+# (the flag's reading at which Ctrl-C comes, steps trained before it, the "resumed after" point)
+STOPS = [(2, 2, "epoch 0, step 2"), (3, 3, "epoch 0, step 3"), (4, 3, "epoch 1, step 0"), (5, 4, "epoch 1, step 1")]
+
+
+@pytest.mark.parametrize("stop_at, done, point", STOPS,
+                         ids=["mid-epoch-1", "last-step-of-epoch-1", "end-of-epoch-1", "mid-epoch-2"])
+def test_resume_gives_the_uninterrupted_run_bit_for_bit(uninterrupted, stop_at, done, point, monkeypatch,
+                                                        capsys):
     folder, (history, arrays, best) = uninterrupted
     out = folder / f"stopped_{stop_at}"
     monkeypatch.setattr(main_app, "StopFlag", lambda: _StopAtRead(stop_at))
@@ -77,20 +83,41 @@ def test_resume_gives_the_uninterrupted_run_bit_for_bit(uninterrupted, stop_at, 
     assert f"--out {out} --resume" in capsys.readouterr().out
     monkeypatch.undo()
 
-    # Only --out and --resume: the options come from the checkpoint.
+    # Only --out and --resume: the options come from the checkpoint.  The run goes on from the
+    # checkpoint, not from the start: it trains only the steps that are left.
+    steps = []
+    train_step = main_app.train_step
+    monkeypatch.setattr(main_app, "train_step", lambda *a: steps.append(1) or train_step(*a))
     main_app.main(["--out", str(out), "--resume"])
+    assert f"resumed after {point}" in capsys.readouterr().out
+    assert len(steps) == 2 * 3 - done
     got_history, got_arrays, got_best = _outputs(out)
     assert got_history == history
     assert sorted(got_arrays) == sorted(arrays)
-    for key in arrays:  # weights, BatchNorm statistics, Adam's moments and step, the random key
+    for key in arrays:  # weights, BatchNorm statistics, Adam's moments and step
         np.testing.assert_array_equal(np.array(got_arrays[key]), np.array(arrays[key]), err_msg=key)
     for key in best:
         np.testing.assert_array_equal(np.array(got_best[key]), np.array(best[key]), err_msg=key)
 
 
+def _damaged_checkpoint(run, folder, name, change):
+    """A copy of ``run``'s checkpoint in ``folder / name``, its arrays and JSON state passed through ``change``."""
+    arrays, state = checkpoint.read(str(run / checkpoint.FILENAME))
+    arrays, state = change(dict(arrays), state)
+    (folder / name).mkdir()
+    mx.save_safetensors(str(folder / name / checkpoint.FILENAME), arrays, metadata={"state": json.dumps(state)})
+    return str(folder / name)
+
+
 def test_resume_refuses_a_changed_option_and_a_missing_checkpoint(uninterrupted, tmp_path, capsys):
     folder, _ = uninterrupted
+    no_weight = _damaged_checkpoint(folder / "whole", tmp_path, "no_weight", lambda a, st: (
+        {k: v for k, v in a.items() if not k.endswith("model.0.conv.weight")}, st))
+    no_options = _damaged_checkpoint(folder / "whole", tmp_path, "no_options", lambda a, st: (
+        a, {k: v for k, v in st.items() if k != "options"}))
     for argv, message in [
+        (["--out", no_weight, "--resume"], "--resume: the checkpoint's weights do not fit this network"),
+        (["--out", no_options, "--resume"], "does not hold this script's options"),
         (["--out", str(folder / "whole"), "--resume", "--lr", "0.1"],
          "--resume: --lr 0.1 differs from the checkpoint's 0.003; leave it out"),
         (["--out", str(folder / "whole"), "--resume", "--channels", "4,16"], "--resume: --channels (4, 16) differs"),
@@ -101,7 +128,9 @@ def test_resume_refuses_a_changed_option_and_a_missing_checkpoint(uninterrupted,
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
     # Options that agree with the checkpoint are fine (here: the run is already complete).
-    main_app.main(["--out", str(folder / "whole"), "--resume", "--lr", "0.003", "--channels", "4,8"])
+    # --strides 1 fits the checkpoint's 2 levels, not the default 4: it is checked against the former.
+    main_app.main(["--out", str(folder / "whole"), "--resume", "--lr", "0.003", "--channels", "4,8",
+                   "--strides", "1"])
 
 
 def test_sigint_leaves_a_loadable_checkpoint(tmp_path):
