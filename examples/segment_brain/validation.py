@@ -1,8 +1,8 @@
 """Scoring on the held-out slab: the network by sliding windows, the threshold baseline, Dice and HD95.
 
 Each validation copy is a fixed corrupted copy of the whole volume.  The
-network predicts the slab plus half a window of image context above and
-below it, by ``lucid_mlx.inferers.sliding_window_inference``; only the
+network predicts the slab plus half a training patch of image context
+above and below it, by ``lucid_mlx.inferers.sliding_window_inference``; only the
 slab's voxels are scored.  Scores come from ``lucid_mlx.metrics`` (MONAI's
 conventions, background excluded) per copy and are averaged over the
 copies, as MONAI's ``DiceMetric(reduction="mean_batch")`` does.

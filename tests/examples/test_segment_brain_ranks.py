@@ -50,7 +50,8 @@ def test_ranks_train_as_one_process_on_the_whole_batch(tmp_path):
 
     np.testing.assert_allclose([h["dice"] for h in ranks["history"]], [h["dice"] for h in alone["history"]],
                                atol=1e-3)
-    # Rank 0 prints, draws the progress bar and writes; the others stay silent.
+    # Rank 0 prints and draws the progress bar; the others stay silent.  (The ranks share one --out, so
+    # which rank wrote a file does not show here; main.py writes through dist.run_on_main.)
     assert "epoch 2/2" in job.ranks[0].stdout and "training:" in job.ranks[0].stderr
     for r in job.ranks[1:]:
         assert r.stdout == "" and "training:" not in r.stderr, r.stderr
