@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "examples" / "segment_brain"
@@ -55,3 +56,15 @@ def synthetic_subject(folder: Path, shape=SHAPE, affine=AFFINE) -> tuple[np.ndar
 
 def subject_args(folder: Path) -> list[str]:
     return ["--image", str(folder / "t1.nii.gz"), "--label", str(folder / "seg.nii.gz")]
+
+
+def fails_with(app, argv: list[str], message: str, capsys) -> str:
+    """Run ``app.main(argv)``: it must end with status 2 and one line on stderr, ``<prog>: error: ...``
+    holding ``message``; returns that line."""
+    with pytest.raises(SystemExit) as exit_info:
+        app.main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert err.count("\n") == 1 and err.startswith(f"{app.build_parser().prog}: error: "), err
+    assert message in err, err
+    return err

@@ -20,7 +20,7 @@ pytest.importorskip("tqdm")
 pytest.importorskip("scipy")
 
 import lucid_mlx  # noqa: E402
-from segment_brain_app import APP, ROOT, TINY, main_app, subject_args, synthetic_subject  # noqa: E402
+from segment_brain_app import APP, ROOT, TINY, fails_with, main_app, subject_args, synthetic_subject  # noqa: E402
 
 import augment  # noqa: E402
 import brain_data  # noqa: E402
@@ -237,13 +237,7 @@ def test_pipeline_on_the_template(tmp_path):
 # run with exit status 2 and one line on stderr naming the option.
 
 def _fails_with(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        segment_brain.main(argv)
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, err
-    assert err.count("\n") == 1 and err.startswith("main.py: error: "), err
-    assert message in err, err
-    return err
+    return fails_with(main_app, argv, message, capsys)
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -12,7 +12,7 @@ nib = pytest.importorskip("nibabel")
 pytest.importorskip("matplotlib")
 pytest.importorskip("scipy")
 
-from segment_brain_app import predict_app  # noqa: E402
+from segment_brain_app import fails_with, predict_app  # noqa: E402
 
 
 def _volume(folder, name, data, affine):
@@ -108,12 +108,7 @@ def test_resampling_to_the_training_voxel_size_and_back_keeps_the_grid(tmp_path)
 
 
 def _fails_with(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        predict_app.main(argv)
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, err
-    assert err.count("\n") == 1 and err.startswith("predict.py: error: "), err
-    assert message in err, err
+    fails_with(predict_app, argv, message, capsys)
 
 
 def test_bad_inputs_end_with_one_line_and_status_2(tiny_run, tmp_path, capsys):
