@@ -23,33 +23,7 @@ from reference import conv3d_grad_input_ref, conv3d_grad_weight_ref, conv3d_ref
 RUNS = autotune.WARMUP + autotune.REPEATS
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(autouse=True)
-def _fresh(monkeypatch, tmp_path):
-    monkeypatch.delenv(autotune.ENV_VAR, raising=False)
-    monkeypatch.delenv(dispatch.ENV_VAR, raising=False)
-    # An empty cache directory: no file from the user's own runs is read.
-    monkeypatch.setenv("LUCID_MLX_CACHE_DIR", str(tmp_path))
-    autotune.reset()
-    autotune.set_autotune(None)
-    yield
-    autotune.reset()
-    autotune.set_autotune(None)
-    lucid_mlx.reset_workspace_limit()
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    fake = FakeClock()
-    monkeypatch.setattr(autotune, "clock", fake)
-    return fake
+pytestmark = pytest.mark.usefixtures("fresh_autotune")  # tests/ops/conftest.py; `clock` is there too
 
 
 # --- The switch ------------------------------------------------------------------

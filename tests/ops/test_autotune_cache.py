@@ -14,23 +14,7 @@ import lucid_mlx
 from lucid_mlx.ops import autotune, autotune_cache, dispatch
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(autouse=True)
-def _fresh(monkeypatch, tmp_path):
-    monkeypatch.delenv(autotune.ENV_VAR, raising=False)
-    monkeypatch.setenv(autotune_cache.ENV_VAR, str(tmp_path))
-    autotune.reset()
-    autotune_cache._warned.clear()
-    yield
-    autotune.reset()
-    autotune_cache._warned.clear()
+pytestmark = pytest.mark.usefixtures("fresh_autotune")  # tests/ops/conftest.py; `clock` is there too
 
 
 def test_directory_rules(monkeypatch, tmp_path):
@@ -75,9 +59,7 @@ def _tune_a_layer(clock, monkeypatch, costs):
     return conv_plan, calls
 
 
-def test_round_trip(monkeypatch, tmp_path):
-    clock = FakeClock()
-    monkeypatch.setattr(autotune, "clock", clock)
+def test_round_trip(clock, monkeypatch, tmp_path):
     conv_plan, calls = _tune_a_layer(clock, monkeypatch, {"depthwise": 2.0, "per_group": 1.0})
     assert conv_plan.labels == ("per_group", "per_group") and calls
     path = lucid_mlx.save_autotune_cache()
@@ -142,10 +124,8 @@ def test_a_corrupt_cache_is_ignored_with_one_warning(tmp_path, text):
         assert autotune_cache.load() == {}
 
 
-def test_a_corrupt_cache_does_not_stop_autotuning(tmp_path, monkeypatch):
+def test_a_corrupt_cache_does_not_stop_autotuning(clock, tmp_path, monkeypatch):
     (tmp_path / "autotune.json").write_text("{not json")
-    clock = FakeClock()
-    monkeypatch.setattr(autotune, "clock", clock)
     with pytest.warns(RuntimeWarning, match="ignoring the autotune cache"):
         conv_plan, calls = _tune_a_layer(clock, monkeypatch, {"depthwise": 1.0, "per_group": 2.0})
     assert conv_plan.labels == ("depthwise", "depthwise") and calls
