@@ -123,6 +123,16 @@ def test_split_under_grad_and_compile(stride):
     _close(mx.compile(lambda x, w: F.conv3d(x, w, padding=1))(x, w), y_ref)
 
 
+def _vjp_peak(f, x, w, cot, limit):
+    """MLX's peak memory above what is live before, for ``f``'s output and gradients under ``limit``."""
+    lucid_mlx.set_workspace_limit(limit)
+    base = mx.get_active_memory()
+    mx.reset_peak_memory()
+    out, grads = mx.vjp(f, [x, w], [cot])
+    mx.eval(out, grads)
+    return mx.get_peak_memory() - base
+
+
 def test_peak_within_budget():
     # 1x16x32^3 -> 16, k=3: unsplit, the forward+backward peaks at ~170 MiB.
     x = mx.random.normal((1, 16, 32, 32, 32), key=mx.random.key(9))
@@ -136,12 +146,7 @@ def test_peak_within_budget():
     assert conv_plan.split is not None, "the case must need splitting"
 
     def peak(limit):
-        lucid_mlx.set_workspace_limit(limit)
-        base = mx.get_active_memory()
-        mx.reset_peak_memory()
-        y, grads = mx.vjp(f, [x, w], [cot])
-        mx.eval(y, grads)
-        return mx.get_peak_memory() - base
+        return _vjp_peak(f, x, w, cot, limit)
 
     # Inputs (x, w, cotangent) are already live in ``base``; the call adds its
     # output and the gradients.
@@ -169,12 +174,7 @@ def test_strided_depthwise_peak_within_budget(c_out, kwargs):
     budget = 24 * 2**20
 
     def peak(limit):
-        lucid_mlx.set_workspace_limit(limit)
-        base = mx.get_active_memory()
-        mx.reset_peak_memory()
-        out, grads = mx.vjp(f, [x, w], [cot])
-        mx.eval(out, grads)
-        return mx.get_peak_memory() - base
+        return _vjp_peak(f, x, w, cot, limit)
 
     bound = budget + x.nbytes + y.nbytes + x.nbytes + w.nbytes
     assert peak(None) > bound, "without the budget the peak should exceed the bound"
