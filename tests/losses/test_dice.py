@@ -9,7 +9,6 @@ MONAI, and the error cases pin the messages.
 from __future__ import annotations
 
 import math
-import warnings
 import zlib
 
 import mlx.core as mx
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 from arrays import assert_close
+from monai_loss_check import compare_with_monai
 from lucid_mlx.losses import DiceCELoss, DiceFocalLoss, DiceLoss
 
 B, C, SPATIAL = 2, 3, (4, 5, 3)
@@ -38,20 +38,6 @@ def _data(seed: int, channels: int = C, spatial=SPATIAL, target: str = "labels",
     else:
         y = rng.random((B, channels) + spatial).astype(np.float32)
     return x, y
-
-
-def _compare(monai_loss, ours, x: np.ndarray, y: np.ndarray) -> None:
-    torch = pytest.importorskip("torch", reason="MONAI's losses are the reference")
-    xt = torch.tensor(x, requires_grad=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        want = monai_loss(xt, torch.tensor(y))
-        want.sum().backward()
-        value, grad = mx.value_and_grad(lambda a: ours(a, mx.array(y)).sum())(mx.array(x))
-        got = ours(mx.array(x), mx.array(y))
-    assert_close(got, want.detach().double().numpy(), what="loss")
-    assert_close(value, want.sum().detach().double().numpy(), what="summed loss")
-    assert_close(grad, xt.grad.double().numpy(), what="input gradient")
 
 
 DICE_CASES = [
@@ -99,7 +85,7 @@ def test_dice_loss_matches_monai(name, kwargs, data):
     monai_losses = pytest.importorskip("monai.losses", reason="MONAI's DiceLoss is the reference")
     theirs, ours = _acts(kwargs)
     x, y = _data(zlib.crc32(name.encode()), **data)
-    _compare(monai_losses.DiceLoss(**theirs), DiceLoss(**ours), x, y)
+    compare_with_monai(monai_losses.DiceLoss(**theirs), DiceLoss(**ours), x, y)
 
 
 DICE_CE_CASES = [
@@ -126,7 +112,7 @@ def test_dice_ce_loss_matches_monai(name, kwargs, data):
     monai_losses = pytest.importorskip("monai.losses", reason="MONAI's DiceCELoss is the reference")
     theirs, ours = _acts(kwargs)
     x, y = _data(zlib.crc32(name.encode()) + 1, **data)
-    _compare(monai_losses.DiceCELoss(**theirs), DiceCELoss(**ours), x, y)
+    compare_with_monai(monai_losses.DiceCELoss(**theirs), DiceCELoss(**ours), x, y)
 
 
 DICE_FOCAL_CASES = [
@@ -144,7 +130,7 @@ def test_dice_focal_loss_matches_monai(name, kwargs, data):
     monai_losses = pytest.importorskip("monai.losses", reason="MONAI's DiceFocalLoss is the reference")
     theirs, ours = _acts(kwargs)
     x, y = _data(zlib.crc32(name.encode()) + 2, **data)
-    _compare(monai_losses.DiceFocalLoss(**theirs), DiceFocalLoss(**ours), x, y)
+    compare_with_monai(monai_losses.DiceFocalLoss(**theirs), DiceFocalLoss(**ours), x, y)
 
 
 # --- hand-computed values --------------------------------------------------------------------
