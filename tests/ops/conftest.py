@@ -1,4 +1,4 @@
-"""Fixtures shared by the autotuning tests (``test_autotune.py``, ``test_autotune_cache.py``)."""
+"""Fixtures shared by the dispatcher tests and the autotuning tests of this folder."""
 
 from __future__ import annotations
 
@@ -41,3 +41,13 @@ def clock(monkeypatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(autotune, "clock", fake)
     return fake
+
+
+@pytest.fixture
+def fresh_dispatch(monkeypatch):
+    """No backend forced by the environment; the dispatcher's memo and the workspace limit reset."""
+    monkeypatch.delenv(dispatch.ENV_VAR, raising=False)
+    dispatch.reset()
+    yield
+    lucid_mlx.reset_workspace_limit()
+    dispatch.reset()

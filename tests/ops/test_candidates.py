@@ -24,13 +24,7 @@ P1 = ((1, 1),) * 3
 ONES = (1, 1, 1)
 
 
-@pytest.fixture(autouse=True)
-def _restore(monkeypatch):
-    monkeypatch.delenv(dispatch.ENV_VAR, raising=False)
-    dispatch.reset()
-    yield
-    lucid_mlx.reset_workspace_limit()
-    dispatch.reset()
+pytestmark = pytest.mark.usefixtures("fresh_dispatch")  # tests/ops/conftest.py
 
 
 @pytest.fixture

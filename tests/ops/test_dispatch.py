@@ -25,12 +25,7 @@ needs_compiler = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(autouse=True)
-def fresh_dispatch(monkeypatch):
-    monkeypatch.delenv(dispatch.ENV_VAR, raising=False)
-    dispatch.reset()
-    yield
-    dispatch.reset()
+pytestmark = pytest.mark.usefixtures("fresh_dispatch")  # tests/ops/conftest.py
 
 
 @pytest.fixture
