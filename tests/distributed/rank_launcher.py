@@ -143,6 +143,14 @@ def run_ranks(program: str | Path, args: list[str] = (), **kwargs) -> JobResult:
     return result
 
 
+def run_and_load(program: str | Path, names: list[str], timeout: float) -> dict[str, list[dict]]:
+    """Run ``program OUT_DIR`` on the ranks (:func:`run_ranks`) in a fresh folder, then load each of
+    ``names``' per-rank results (:func:`load_results`) before the folder is removed."""
+    with tempfile.TemporaryDirectory(prefix="lucid_mlx_ranks_") as out:
+        run_ranks(program, [out], timeout=timeout)
+        return {name: load_results(out, name) for name in names}
+
+
 def load_results(out_dir: str | Path, name: str, n: int = NUM_RANKS) -> list[dict]:
     """The ``{name}_rank{r}.npz`` files the ranks wrote, as dicts of NumPy arrays, in rank order."""
     results = []

@@ -7,14 +7,13 @@ ranks of the cotangents that reach x_r (worked out by hand below).
 
 from __future__ import annotations
 
-import tempfile
 
 import mlx.core as mx
 import numpy as np
 import pytest
 
 from lucid_mlx import distributed as dist
-from rank_launcher import NUM_RANKS, load_results, run_ranks
+from rank_launcher import NUM_RANKS, run_and_load
 
 N = NUM_RANKS
 X = [np.array([r + 1.0, 2.0 * (r + 1)]) for r in range(N)]
@@ -24,9 +23,7 @@ C_GATHER = [np.arange(2 * N) * (r + 1.0) for r in range(N)]
 
 @pytest.fixture(scope="module")
 def ranks():
-    with tempfile.TemporaryDirectory(prefix="lucid_mlx_coll_") as out:
-        run_ranks("ranks_collectives.py", [out], timeout=120)
-        yield load_results(out, "collectives")
+    return run_and_load("ranks_collectives.py", ["collectives"], timeout=120)["collectives"]
 
 
 def test_forward_values_match_mlx(ranks):

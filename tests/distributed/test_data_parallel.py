@@ -9,13 +9,12 @@ BatchNorm3d.
 
 from __future__ import annotations
 
-import tempfile
 
 import numpy as np
 import pytest
 
 import dp_setup
-from rank_launcher import NUM_RANKS, load_results, run_ranks
+from rank_launcher import NUM_RANKS, run_and_load
 
 SETTINGS = dp_setup.settings()
 # Measured with 2 and 4 ranks: first-step gradients within 6e-7 of the largest
@@ -25,9 +24,7 @@ GRAD_RTOL, PARAM_ATOL = 1e-5, 1e-5
 
 @pytest.fixture(scope="module")
 def ranks():
-    with tempfile.TemporaryDirectory(prefix="lucid_mlx_dp_") as out:
-        run_ranks("ranks_data_parallel.py", [out], timeout=240)
-        yield {s.name: load_results(out, s.name) for s in SETTINGS}
+    return run_and_load("ranks_data_parallel.py", [s.name for s in SETTINGS], timeout=240)
 
 
 @pytest.fixture(scope="module")

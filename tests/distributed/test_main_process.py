@@ -6,7 +6,6 @@ import os
 import tempfile
 
 import mlx.core as mx
-import numpy as np
 import pytest
 
 from lucid_mlx import distributed as dist

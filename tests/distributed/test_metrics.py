@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 
 import mlx.core as mx
 import numpy as np
 import pytest
 
 from lucid_mlx import distributed as dist
-from rank_launcher import NUM_RANKS, load_results, run_ranks
+from rank_launcher import NUM_RANKS, run_and_load
 
 N = NUM_RANKS
 RANKS = range(N)
@@ -17,9 +16,7 @@ RANKS = range(N)
 
 @pytest.fixture(scope="module")
 def ranks():
-    with tempfile.TemporaryDirectory(prefix="lucid_mlx_metrics_") as out:
-        run_ranks("ranks_metrics.py", [out], timeout=120)
-        yield load_results(out, "metrics")
+    return run_and_load("ranks_metrics.py", ["metrics"], timeout=120)["metrics"]
 
 
 def test_sums_of_numbers_and_arrays(ranks):

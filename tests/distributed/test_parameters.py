@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 
 import mlx.core as mx
 import numpy as np
@@ -10,14 +9,12 @@ import pytest
 
 import dp_setup
 from lucid_mlx import distributed as dist
-from rank_launcher import NUM_RANKS, load_results, run_ranks
+from rank_launcher import run_and_load
 
 
 @pytest.fixture(scope="module")
 def ranks():
-    with tempfile.TemporaryDirectory(prefix="lucid_mlx_params_") as out:
-        run_ranks("ranks_parameters.py", [out], timeout=120)
-        yield load_results(out, "parameters")
+    return run_and_load("ranks_parameters.py", ["parameters"], timeout=120)["parameters"]
 
 
 def test_ranks_start_different_and_the_check_says_so(ranks):

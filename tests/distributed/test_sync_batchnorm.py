@@ -10,7 +10,6 @@ uneven, and empty on the last rank; one case runs under ``mx.compile``.
 
 from __future__ import annotations
 
-import tempfile
 
 import mlx.core as mx
 import mlx.nn as mnn
@@ -21,7 +20,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 import lucid_mlx
 import syncbn_cases
 from lucid_mlx.nn import BatchNorm3d, Conv3d, GroupNorm, InstanceNorm3d, SyncBatchNorm3d
-from rank_launcher import NUM_RANKS, load_results, run_ranks
+from rank_launcher import NUM_RANKS, run_and_load
 
 CASES = syncbn_cases.cases(NUM_RANKS)
 # float32 statistics combined in a different order than BatchNorm3d's: measured
@@ -32,9 +31,7 @@ RTOL = 1e-4
 
 @pytest.fixture(scope="module")
 def ranks():
-    with tempfile.TemporaryDirectory(prefix="lucid_mlx_syncbn_") as out:
-        run_ranks("ranks_sync_batchnorm.py", [out], timeout=240)
-        yield {case.name: load_results(out, case.name) for case in CASES}
+    return run_and_load("ranks_sync_batchnorm.py", [case.name for case in CASES], timeout=240)
 
 
 @pytest.fixture(scope="module")
