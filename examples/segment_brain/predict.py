@@ -116,8 +116,9 @@ def foreground_box(image: np.ndarray, margin: int = MARGIN) -> tuple[slice, slic
 
 
 def predict(model, spec: dict, nifti: nib.Nifti1Image, data: np.ndarray, overlap: float,
-            sw_batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Class indices on the input's grid, plus the reoriented image and labels for the figure.
+            sw_batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Class indices on the input's grid, plus the reoriented image, its labels and its voxel size
+    (for the figure).
 
     Raises:
         InputError: the image is constant (nothing to segment).
@@ -141,7 +142,7 @@ def predict(model, spec: dict, nifti: nib.Nifti1Image, data: np.ndarray, overlap
         full = np.stack([ndimage.zoom(p, np.array(oriented.shape) / np.array(p.shape), order=1, mode="nearest")
                          for p in full])
     labels_oriented = np.argmax(full, axis=0).astype(np.uint8)
-    return undo_reorient(labels_oriented, ornt), oriented, labels_oriented
+    return undo_reorient(labels_oriented, ornt), oriented, labels_oriented, spacing
 
 
 def _stem(path: str) -> str:
@@ -169,7 +170,7 @@ def main(argv=None) -> dict:
     except InputError as e:
         parser.error(str(e))
 
-    labels, oriented, labels_oriented = predict(model, spec, nifti, data, args.overlap, args.sw_batch)
+    labels, oriented, labels_oriented, spacing = predict(model, spec, nifti, data, args.overlap, args.sw_batch)
     os.makedirs(args.out, exist_ok=True)
     stem = _stem(args.image)
     header = nifti.header.copy()
@@ -181,7 +182,6 @@ def main(argv=None) -> dict:
     import figures  # matplotlib only once there is something to draw
     names = spec["classes"]
     out_png = os.path.join(args.out, f"{stem}_slices.png")
-    spacing = reorient(nifti, data, spec["orientation"])[1]
     figures.slices(scale01(oriented), None, labels_oriented, None, names, out_png, spacing=spacing,
                    input_title="input")
 

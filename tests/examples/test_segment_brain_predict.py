@@ -98,7 +98,7 @@ def test_resampling_to_the_training_voxel_size_and_back_keeps_the_grid(tmp_path)
 
     spec = {"spacing_mm": [2.0, 2.0, 2.0], "roi_size": [8, 8, 8], "orientation": "RAS"}
     nifti = nib.Nifti1Image(image, affine)
-    labels, _, _ = predict_app.predict(threshold_model, spec, nifti, image, overlap=0.25, sw_batch=2)
+    labels, *_ = predict_app.predict(threshold_model, spec, nifti, image, overlap=0.25, sw_batch=2)
     # Linear resampling to 2 mm and back blurs the cube's faces by at most a voxel.
     inner = np.zeros_like(image, bool)
     inner[6:17, 5:14, 4:13] = True
